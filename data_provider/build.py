@@ -1,0 +1,82 @@
+"""Build the train/test MindRecord files from whatever the user has (or from nothing).
+
+- no dataset_path: Moving MNIST generated from digit_source (scikit-learn's bundled
+  handwritten digits, or an MNIST IDX file); train and test use disjoint digit images.
+- dataset_path: a folder with seed 000's train.npz/test.npz, mnist_test_seq.npy and/or
+  MNIST's train-images-idx3-ubyte[.gz] (generated into sequences), see sources.py.
+"""
+import os
+
+import numpy as np
+
+from data_provider.digits import builtin_digits, load_idx_images
+from data_provider.mindrecord import write_mindrecord
+from data_provider.moving_mnist import iter_moving_mnist
+from data_provider.sources import find_sources, load_mnist_test_seq, load_thuml_npz
+from engine.errors import UserError
+
+TRAIN_NAME = "mnist_train.mindrecord"
+TEST_NAME = "mnist_test.mindrecord"
+_CHUNK = 256
+
+
+def split_digits(digits):
+    """Disjoint digit images for train and test: the last sixth (at most 10000) is test."""
+    n_test = min(10000, max(1, len(digits) // 6))
+    return digits[:-n_test], digits[-n_test:]
+
+
+def load_digit_source(source):
+    return builtin_digits() if source == "builtin" else load_idx_images(source)
+
+
+def _chunks(array):
+    for start in range(0, len(array), _CHUNK):
+        yield np.ascontiguousarray(array[start:start + _CHUNK])
+
+
+def _generated(cfg, digits, count, seed):
+    return iter_moving_mnist(digits, count, seq_length=cfg.seq_length, image_size=cfg.img_width,
+                             num_digits=cfg.num_digits, seed=seed, chunk_size=_CHUNK)
+
+
+def build_mindrecords(cfg, log=print):
+    """Write mindrecord_dir/mnist_train.mindrecord and mnist_test.mindrecord; returns their paths."""
+    out_dir = cfg.mindrecord_dir
+    train_path = os.path.join(out_dir, TRAIN_NAME)
+    test_path = os.path.join(out_dir, TEST_NAME)
+    written = {}
+    if not cfg.dataset_path:
+        if cfg.digit_source != "builtin" and not os.path.isfile(cfg.digit_source):
+            raise UserError(f"config key 'digit_source': file not found: {cfg.digit_source}")
+        train_digits, test_digits = split_digits(load_digit_source(cfg.digit_source))
+        source = "scikit-learn handwritten digits" if cfg.digit_source == "builtin" else cfg.digit_source
+        log(f"generating Moving MNIST from {source}: {cfg.num_train_sequences} train + "
+            f"{cfg.num_test_sequences} test sequences of {cfg.seq_length} frames "
+            f"{cfg.img_width}x{cfg.img_width}, {cfg.num_digits} digit(s), seed {cfg.seed}")
+        plan = {"train": (train_path, _generated(cfg, train_digits, cfg.num_train_sequences, cfg.seed)),
+                "test": (test_path, _generated(cfg, test_digits, cfg.num_test_sequences, cfg.seed + 1))}
+    else:
+        found = find_sources(cfg.dataset_path)
+        plan = {}
+        for split, path in (("train", train_path), ("test", test_path)):
+            src = found[split]
+            if src is None:
+                log(f"warning: no {split} data in {cfg.dataset_path}; {path} not written")
+                continue
+            if src.kind == "npz":
+                chunks = _chunks(load_thuml_npz(src.path))
+            elif src.kind == "npy":
+                chunks = _chunks(load_mnist_test_seq(src.path))
+            else:  # MNIST digits: generate the sequences as Srivastava et al. did
+                digits = load_idx_images(src.path)
+                count = cfg.num_train_sequences if split == "train" else cfg.num_test_sequences
+                seed = cfg.seed if split == "train" else cfg.seed + 1
+                chunks = _generated(cfg, digits, count, seed)
+            log(f"{split}: {src.path} ({src.kind})")
+            plan[split] = (path, chunks)
+    for split, (path, chunks) in plan.items():
+        n = write_mindrecord(path, chunks, description=f"moving mnist {split}")
+        log(f"wrote {path} ({n} sequences)")
+        written[split] = path
+    return written

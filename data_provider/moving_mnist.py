@@ -1,0 +1,99 @@
+"""Moving MNIST generator after Srivastava et al. 2015 (the bouncing-digits set-up).
+
+Each digit starts at a uniform position in the unit square, moves in a uniform random
+direction at constant speed `step_length` (in units of the free canvas, image_size - digit
+size), reflects off the edges, and digits are combined by elementwise max.
+
+Sequence i is drawn from its own generator np.random.default_rng([seed, i]), so a sequence
+is the same whatever chunk it is generated in, and any slice of a data set can be rebuilt
+without generating what comes before it.
+"""
+
+import numpy as np
+
+from engine.errors import UserError
+
+
+def _check_digits(digits):
+    digits = np.asarray(digits)
+    if digits.ndim != 3 or len(digits) == 0:
+        raise UserError(f"moving MNIST: digits must have shape (N, h, w) with N > 0, got {digits.shape}")
+    if digits.dtype != np.uint8:
+        raise UserError(f"moving MNIST: digits must be uint8, got {digits.dtype}")
+    return digits
+
+
+def _trajectories(u, seq_length, step_length):
+    """u: uniforms (n, D, 3) as (y, x, direction) -> positions in [0, 1], (n, D, T, 2) as (y, x)."""
+    pos = u[..., :2].copy()
+    theta = u[..., 2] * (2 * np.pi)
+    vel = np.stack([np.sin(theta), np.cos(theta)], axis=-1) * step_length
+    out = np.empty(u.shape[:2] + (seq_length, 2))
+    for t in range(seq_length):
+        pos += vel
+        # Reflect at the walls as the reference generator does: clamp to the edge and flip
+        # that component, so a digit never leaves the frame.
+        low = pos <= 0.0
+        high = pos >= 1.0
+        pos[low] = 0.0
+        pos[high] = 1.0
+        vel[low | high] *= -1.0
+        out[:, :, t] = pos
+    return out
+
+
+def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length):
+    dh, dw = digits.shape[1:]
+    picks = np.empty((n, num_digits), np.int64)
+    u = np.empty((n, num_digits, 3))
+    for k, i in enumerate(range(first, first + n)):
+        # The draw order (digit picks, then y, x, direction per digit) is part of what makes
+        # a (seed, i) pair reproducible: do not reorder.
+        rng = np.random.default_rng([seed, i])
+        picks[k] = rng.integers(0, len(digits), num_digits)
+        u[k] = rng.random((num_digits, 3))
+    traj = _trajectories(u, seq_length, step_length)
+    oy = (traj[..., 0] * (image_size - dh)).astype(np.int64)  # (n, D, T)
+    ox = (traj[..., 1] * (image_size - dw)).astype(np.int64)
+
+    frames = np.zeros((n, seq_length, image_size, image_size), np.uint8)
+    flat = frames.reshape(-1)
+    # Flat indices are much faster than broadcast multi-axis fancy indexing here.
+    frame_base = (np.arange(n)[:, None] * seq_length + np.arange(seq_length)) * image_size ** 2
+    in_patch = (np.arange(dh)[:, None] * image_size + np.arange(dw)).reshape(-1)
+    for d in range(num_digits):
+        base = frame_base + oy[:, d] * image_size + ox[:, d]  # (n, T)
+        idx = base[:, :, None] + in_patch  # (n, T, dh*dw)
+        img = digits[picks[:, d]].reshape(n, 1, dh * dw)
+        # One digit's patches never overlap each other within a frame, so a gather, max
+        # and scatter per digit is exact; digits are done one after another.
+        flat[idx] = np.maximum(flat[idx], img)
+    return frames[..., None]
+
+
+def iter_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_digits=2, seed=0,
+                      step_length=0.1, chunk_size=256):
+    """Yield uint8 arrays (n, seq_length, image_size, image_size, 1), num_sequences in total."""
+    digits = _check_digits(digits)
+    num_sequences = int(num_sequences)
+    if num_sequences < 0 or seq_length < 1 or num_digits < 1 or chunk_size < 1:
+        raise UserError("moving MNIST: num_sequences must be >= 0 and seq_length, num_digits, "
+                        "chunk_size >= 1")
+    if int(seed) != seed or seed < 0:
+        raise UserError(f"moving MNIST: seed must be a non-negative integer, got {seed!r}")
+    if image_size < max(digits.shape[1:]):
+        raise UserError(f"moving MNIST: image_size {image_size} is smaller than the digits "
+                        f"{digits.shape[1]}x{digits.shape[2]}")
+    for first in range(0, num_sequences, chunk_size):
+        n = min(chunk_size, num_sequences - first)
+        yield _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length)
+
+
+def generate_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_digits=2, seed=0,
+                          step_length=0.1, chunk_size=256):
+    """All sequences of iter_moving_mnist in one array (meant for small sizes)."""
+    chunks = list(iter_moving_mnist(digits, num_sequences, seq_length, image_size, num_digits, seed,
+                                    step_length, chunk_size))
+    if not chunks:
+        return np.zeros((0, seq_length, image_size, image_size, 1), np.uint8)
+    return np.concatenate(chunks)

@@ -1,0 +1,15 @@
+"""Shared machinery that is neither a cell, a net nor data: configuration, device set-up,
+metrics, checkpoints, the training loop and evaluation.
+
+Importing this package applies the CPU environment settings that must be in place before
+mindspore is imported (entry points import engine first). A value the user set wins.
+"""
+import os
+import platform
+
+# oneDNN picks slow AVX-512 convolution kernels for MindSpore's plain NCHW tensors on these
+# CPUs (measured 20-50x slower); the AVX2 GEMM path is the fast one. x86 only.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+# MindSpore's C++ warning flood hides the progress lines.
+os.environ.setdefault("GLOG_v", "3")

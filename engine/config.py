@@ -1,0 +1,198 @@
+"""The one configuration loader.
+
+Order of precedence: default_config.yaml < --config_path YAML < --key=value on the command
+line. Every key must exist in default_config.yaml; command-line values are typed like the
+default. Mistakes raise UserError naming the key, which the entry points turn into one line
+and exit code 2.
+"""
+import os
+
+import yaml
+
+from engine.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class Config(dict):
+    """A dict with attribute access (cfg.lr) that refuses unknown attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"config has no key '{name}'") from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def hidden_list(self):
+        """num_hidden as a list of ints ('128,64' or [128, 64] in the YAML)."""
+        return parse_int_list(self["num_hidden"], "num_hidden")
+
+
+def parse_int_list(value, key):
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        items = [value]
+    else:
+        items = [v for v in str(value).replace(" ", "").split(",") if v != ""]
+    try:
+        out = [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise UserError(f"config key '{key}': expected comma-separated integers, got {value!r}") from None
+    return out
+
+
+def _read_yaml(path):
+    if not os.path.isfile(path):
+        raise UserError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping of key: value")
+    return data
+
+
+def _coerce(key, value, default, source):
+    """Convert value to the type of the default (bool, int, float, str)."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise UserError(f"config key '{key}' ({source}): expected true/false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, bool):
+            raise UserError(f"config key '{key}' ({source}): expected an integer, got {value!r}")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"config key '{key}' ({source}): expected an integer, got {value!r}") from None
+        if as_float != int(as_float):
+            raise UserError(f"config key '{key}' ({source}): expected an integer, got {value!r}")
+        return int(as_float)
+    if isinstance(default, float):
+        if isinstance(value, bool):
+            raise UserError(f"config key '{key}' ({source}): expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"config key '{key}' ({source}): expected a number, got {value!r}") from None
+    if isinstance(default, str):
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return str(value)
+    return value
+
+
+def parse_cli(argv):
+    """['--a=1', '--b', '2', '--flag'] -> {'a': '1', 'b': '2', 'flag': 'true'}."""
+    out = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise UserError(f"unexpected argument {arg!r}: options look like --key=value")
+        body = arg[2:]
+        if "=" in body:
+            key, value = body.split("=", 1)
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            key, value = body, argv[i + 1]
+            i += 1
+        else:
+            key, value = body, "true"
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+def load_config(argv=None, defaults_path=DEFAULT_CONFIG, validate=True, needs_model=True):
+    """Build the Config from the defaults, an optional --config_path YAML and CLI overrides."""
+    cli = parse_cli(list(argv) if argv is not None else [])
+    defaults = _read_yaml(defaults_path)
+    cfg = Config(defaults)
+    config_path = cli.pop("config_path", "")
+    if config_path:
+        for key, value in _read_yaml(config_path).items():
+            if key not in defaults:
+                raise UserError(f"unknown config key '{key}' in {config_path}")
+            cfg[key] = _coerce(key, value, defaults[key], config_path)
+    for key, value in cli.items():
+        if key not in defaults:
+            raise UserError(f"unknown option --{key} (not a key of default_config.yaml)")
+        cfg[key] = _coerce(key, value, defaults[key], "command line")
+    cfg["config_path"] = config_path
+    if validate:
+        validate_config(cfg, needs_model)
+    return cfg
+
+
+def _require(cond, key, message):
+    if not cond:
+        raise UserError(f"config key '{key}': {message}")
+
+
+def validate_config(cfg, needs_model=True):
+    """Catch inconsistent values at start-up rather than deep inside a graph compile.
+    needs_model=False skips the model-only checks (for data tools)."""
+    _require(cfg.input_length >= 1, "input_length", f"must be >= 1, got {cfg.input_length}")
+    _require(cfg.seq_length > cfg.input_length, "seq_length",
+             f"must be greater than input_length ({cfg.seq_length} <= {cfg.input_length})")
+    _require(cfg.img_width > 0, "img_width", f"must be positive, got {cfg.img_width}")
+    _require(cfg.img_channel > 0, "img_channel", f"must be positive, got {cfg.img_channel}")
+    _require(cfg.patch_size > 0, "patch_size", f"must be positive, got {cfg.patch_size}")
+    _require(cfg.img_width % cfg.patch_size == 0, "patch_size",
+             f"img_width {cfg.img_width} is not divisible by patch_size {cfg.patch_size}")
+    _require(cfg.filter_size > 0 and cfg.filter_size % 2 == 1, "filter_size",
+             f"must be a positive odd number ('same' padding), got {cfg.filter_size}")
+    _require(cfg.stride == 1, "stride", f"only stride 1 keeps the frame size, got {cfg.stride}")
+    hidden = cfg.hidden_list()
+    _require(len(hidden) >= 1 and all(h > 0 for h in hidden), "num_hidden",
+             f"expected positive comma-separated channel counts like '64,64', got {cfg.num_hidden!r}")
+    _require(cfg.batch_size > 0, "batch_size", f"must be positive, got {cfg.batch_size}")
+    _require(cfg.eval_batch_size > 0, "eval_batch_size", f"must be positive, got {cfg.eval_batch_size}")
+    _require(cfg.lr > 0, "lr", f"must be positive, got {cfg.lr}")
+    _require(cfg.max_iterations > 0, "max_iterations", f"must be positive, got {cfg.max_iterations}")
+    _require(cfg.snapshot_interval > 0, "snapshot_interval", f"must be positive, got {cfg.snapshot_interval}")
+    _require(cfg.keep_checkpoint_max > 0, "keep_checkpoint_max", f"must be positive, got {cfg.keep_checkpoint_max}")
+    _require(cfg.log_interval > 0, "log_interval", f"must be positive, got {cfg.log_interval}")
+    _require(cfg.grad_clip >= 0, "grad_clip", f"must be >= 0, got {cfg.grad_clip}")
+    _require(cfg.device_target in ("auto", "CPU", "GPU", "Ascend"), "device_target",
+             f"must be auto, CPU, GPU or Ascend, got {cfg.device_target!r}")
+    _require(cfg.mode in ("GRAPH", "PYNATIVE"), "mode", f"must be GRAPH or PYNATIVE, got {cfg.mode!r}")
+    _require(cfg.file_format in ("MINDIR", "ONNX", "AIR"), "file_format",
+             f"must be MINDIR, ONNX or AIR, got {cfg.file_format!r}")
+    _require(cfg.lr_schedule in ("constant", "cosine", "step"), "lr_schedule",
+             f"must be constant, cosine or step, got {cfg.lr_schedule!r}")
+    parse_int_list(cfg.lr_step_iters, "lr_step_iters")
+    if not needs_model:
+        return
+    from nets.registry import model_names  # late import: the registry imports mindspore
+    _require(cfg.model_name in model_names(), "model_name",
+             f"unknown model {cfg.model_name!r}; known: {', '.join(model_names())}")
+
+
+def require_file(cfg, key):
+    """The path in cfg[key] must exist (a missing data file or checkpoint is a user error)."""
+    path = cfg[key]
+    if not path:
+        raise UserError(f"config key '{key}' is empty: give --{key}=PATH")
+    if not os.path.exists(path):
+        raise UserError(f"config key '{key}': file not found: {path}")
+    return path

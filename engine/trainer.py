@@ -1,0 +1,203 @@
+"""The training loop: GRAPH-mode train step, progress, checkpoints, resume, NaN guard."""
+import math
+import os
+import time
+
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops
+
+from data_provider.mindrecord import create_dataset, mindrecord_info, train_index_stream
+from data_provider.sampling import train_mask
+from engine import checkpoint as ckpt
+from engine.config import parse_int_list, require_file
+from engine.device import init_context
+from engine.errors import UserError
+from engine.log import RunLog, format_duration, timestamp
+from nets.registry import build_model
+
+
+class NetWithLoss(nn.Cell):
+    """MSE over every frame the net predicts (thuml/OpenSTL: all T-1 generated frames)."""
+
+    def __init__(self, net, seq_length):
+        super().__init__(auto_prefix=False)
+        self.net = net
+        self.seq_length = seq_length
+
+    def construct(self, frames, mask):
+        out = self.net(frames, mask)
+        aux = None
+        if isinstance(out, tuple):  # nets with an extra loss term return (frames, term)
+            out, aux = out
+        target = frames[:, self.seq_length - out.shape[1]:]
+        loss = ops.mean(ops.square(out - target))
+        if aux is not None:
+            loss = loss + aux
+        return loss
+
+
+class TrainStep(nn.Cell):
+    """Forward, backward, optional global-norm clipping, optimizer update; returns the loss."""
+
+    def __init__(self, net_with_loss, optimizer, grad_clip=0.0):
+        super().__init__(auto_prefix=False)
+        self.network = net_with_loss
+        self.optimizer = optimizer
+        self.weights = optimizer.parameters
+        self.grad = ops.GradOperation(get_by_list=True)
+        self.grad_clip = float(grad_clip)
+
+    def construct(self, frames, mask):
+        loss = self.network(frames, mask)
+        grads = self.grad(self.network, self.weights)(frames, mask)
+        if self.grad_clip > 0:
+            grads = ops.clip_by_global_norm(grads, self.grad_clip)
+        return ops.depend(loss, self.optimizer(grads))
+
+
+def learning_rates(cfg):
+    """Per-iteration learning rate for the whole run (warm-up, then the chosen schedule)."""
+    n = cfg.max_iterations
+    steps = np.arange(n, dtype=np.float64)
+    if cfg.lr_schedule == "cosine":
+        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(math.pi * steps / n))
+    elif cfg.lr_schedule == "step":
+        lr = np.full(n, cfg.lr)
+        for boundary in parse_int_list(cfg.lr_step_iters, "lr_step_iters"):
+            lr[steps >= boundary] *= 0.1
+    else:
+        lr = np.full(n, cfg.lr)
+    if cfg.warmup_iters > 0:
+        lr = lr * np.minimum(1.0, (steps + 1) / cfg.warmup_iters)
+    return lr.astype(np.float32)
+
+
+def check_data_fits(cfg, path, key):
+    """The stored clips must be long and large enough for the config."""
+    info = mindrecord_info(path)
+    t, h, w, c = info["frame_shape"]
+    if t < cfg.seq_length:
+        raise UserError(f"config key 'seq_length': {cfg.seq_length} frames asked but {key} {path} holds clips of {t}")
+    if h != cfg.img_width or w != cfg.img_width:
+        raise UserError(f"config key 'img_width': {cfg.img_width} but {key} {path} holds {h}x{w} frames")
+    if c != cfg.img_channel:
+        raise UserError(f"config key 'img_channel': {cfg.img_channel} but {key} {path} holds {c} channels")
+    return info
+
+
+def model_prefix(cfg):
+    return cfg.model_name
+
+
+def resolve_resume(cfg):
+    """'' -> None; 'latest'/'true' -> newest checkpoint in save_dir (None if there is none); else a path."""
+    value = str(cfg.resume).strip()
+    if value.lower() in ("", "false", "0", "no"):
+        return None
+    if value.lower() in ("latest", "true", "1", "yes"):
+        return ckpt.latest_checkpoint(cfg.save_dir, model_prefix(cfg))
+    if not os.path.isfile(value):
+        raise UserError(f"config key 'resume': checkpoint not found: {value}")
+    return value
+
+
+def param_count(net):
+    return int(sum(np.prod(p.shape) for p in net.trainable_params()))
+
+
+def train(cfg, log=None):
+    """Train per cfg; returns a dict with the final step, last loss and checkpoint path."""
+    require_file(cfg, "train_mindrecord")
+    info = check_data_fits(cfg, cfg.train_mindrecord, "train_mindrecord")
+    if info["num_samples"] < cfg.batch_size:
+        raise UserError(f"config key 'batch_size': {cfg.batch_size} is larger than the "
+                        f"{info['num_samples']} sequences in {cfg.train_mindrecord}")
+    resume_path = resolve_resume(cfg)
+    if cfg.pretrained_model and not resume_path:
+        require_file(cfg, "pretrained_model")
+    target = init_context(cfg)
+    os.makedirs(cfg.save_dir, exist_ok=True)
+    log = log or RunLog(os.path.join(cfg.save_dir, "train.log"))
+
+    net = build_model(cfg)
+    passes = 2 if cfg.reverse_input else 1  # optimizer steps per iteration
+    lr = np.repeat(learning_rates(cfg), passes)
+    optimizer = nn.Adam(net.trainable_params(), learning_rate=ms.Tensor(lr), weight_decay=cfg.weight_decay)
+    step_cell = TrainStep(NetWithLoss(net, cfg.seq_length), optimizer, cfg.grad_clip)
+    step_cell.set_train()
+
+    start_step = 0
+    if resume_path:
+        params = ckpt.read_checkpoint(resume_path)
+        ckpt.load_into(step_cell, params, resume_path, what="network and optimizer")
+        start_step = ckpt.checkpoint_step(params) or 0
+    elif cfg.pretrained_model:
+        ckpt.load_weights(net, cfg.pretrained_model)
+
+    log(f"[{timestamp()}] train {cfg.model_name} on {target} ({cfg.mode}), config {cfg.config_path or 'default_config.yaml'}")
+    log(f"  data {cfg.train_mindrecord}: {info['num_samples']} clips of {info['frame_shape']}; "
+        f"batch {cfg.batch_size}, seed {cfg.seed}, {param_count(net):,} parameters")
+    if resume_path:
+        log(f"  resumed from {resume_path} at step {start_step}")
+    elif cfg.pretrained_model:
+        log(f"  weights from {cfg.pretrained_model}")
+    if start_step >= cfg.max_iterations:
+        log(f"  already at step {start_step} >= max_iterations {cfg.max_iterations}: nothing to do")
+        return {"step": start_step, "loss": None, "checkpoint": resume_path}
+
+    indices = train_index_stream(info["num_samples"], cfg.batch_size, cfg.seed, start_step,
+                                 cfg.max_iterations - start_step)
+    dataset = create_dataset(cfg.train_mindrecord, cfg.batch_size, cfg.patch_size, indices=indices,
+                             seq_length=cfg.seq_length, num_parallel_workers=cfg.num_parallel_workers)
+
+    step = start_step
+    last_ckpt = resume_path
+    last_loss = None
+    timed_steps, timed_seconds = 0, 0.0
+    window_losses = []
+
+    def save(at_step):
+        return ckpt.save_checkpoint(step_cell, cfg.save_dir, model_prefix(cfg), at_step,
+                                    cfg.keep_checkpoint_max, extra={"seed": int(cfg.seed)})
+
+    try:
+        for (frames,) in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
+            began = time.perf_counter()
+            mask, eta = train_mask(step, cfg.batch_size, cfg)
+            mask_t = ms.Tensor(mask)
+            loss = float(step_cell(ms.Tensor(frames), mask_t).asnumpy())
+            if cfg.reverse_input:
+                reversed_frames = np.ascontiguousarray(frames[:, ::-1])
+                loss = 0.5 * (loss + float(step_cell(ms.Tensor(reversed_frames), mask_t).asnumpy()))
+            if not math.isfinite(loss):
+                log(f"error: loss became {loss} at step {step + 1}; stopping. The last good checkpoint "
+                    f"is {last_ckpt or '(none saved yet)'}: lower --lr or set --grad_clip, then --resume=latest")
+                raise UserError(f"training diverged (loss {loss}) at step {step + 1}")
+            step += 1
+            last_loss = loss
+            window_losses.append(loss)
+            elapsed = time.perf_counter() - began
+            if step > start_step + 1:  # the first step includes the graph compile
+                timed_steps += 1
+                timed_seconds += elapsed
+            if step % cfg.log_interval == 0 or step == cfg.max_iterations or step == start_step + 1:
+                ms_step = 1000.0 * (timed_seconds / timed_steps if timed_steps else elapsed)
+                eta_s = (cfg.max_iterations - step) * ms_step / 1000.0
+                log(f"step {step}/{cfg.max_iterations}  loss {np.mean(window_losses):.6f}  "
+                    f"ss_eta {eta:.4f}  {ms_step:.1f} ms/step  {cfg.batch_size * 1000.0 / ms_step:.2f} samples/s  "
+                    f"ETA {format_duration(eta_s)}")
+                window_losses = []
+            if step % cfg.snapshot_interval == 0 or step == cfg.max_iterations:
+                last_ckpt = save(step)
+    except KeyboardInterrupt:
+        if step > start_step:
+            last_ckpt = save(step)
+            log(f"interrupted at step {step}: saved {last_ckpt}; continue with --resume=latest")
+        else:
+            log("interrupted before the first step finished: nothing saved")
+        raise
+    if step < cfg.max_iterations:
+        raise UserError(f"the data pipeline ended at step {step} before max_iterations {cfg.max_iterations}")
+    log(f"[{timestamp()}] done: step {step}, loss {last_loss:.6f}, checkpoint {last_ckpt}")
+    return {"step": step, "loss": last_loss, "checkpoint": last_ckpt}

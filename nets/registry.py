@@ -1,0 +1,28 @@
+"""The one model registry: model_name -> the class that builds it from a config.
+
+Entries name their module so that listing names (for config validation and --help) does not
+import mindspore. Each class provides from_config(cfg).
+"""
+import importlib
+
+from engine.errors import UserError
+
+_MODELS = {
+    "convlstm": ("nets.convlstm", "ConvLSTM"),
+    "convlstm_ef": ("nets.convlstm", "ConvLSTMEncoderForecaster"),
+}
+
+
+def model_names():
+    return sorted(_MODELS)
+
+
+def model_class(name):
+    if name not in _MODELS:
+        raise UserError(f"config key 'model_name': unknown model {name!r}; known: {', '.join(model_names())}")
+    module, attr = _MODELS[name]
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_model(cfg):
+    return model_class(cfg.model_name).from_config(cfg)

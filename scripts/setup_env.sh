@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Source this file: activates a virtual environment (the active one, else ./.venv, created
+# if needed) and installs requirements.txt (plus requirements-test.txt with WITH_TESTS=1)
+# when they changed since the last install.
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+    if [ ! -x "$_root/.venv/bin/python" ]; then
+        echo "[setup] creating virtual environment $_root/.venv"
+        python3 -m venv "$_root/.venv" || { echo "error: python3 -m venv failed (install python3-venv)" >&2; return 1 2>/dev/null || exit 1; }
+    fi
+    # shellcheck disable=SC1091
+    . "$_root/.venv/bin/activate"
+fi
+_reqs=("$_root/requirements.txt")
+[ "${WITH_TESTS:-0}" = "1" ] && _reqs+=("$_root/requirements-test.txt")
+_stamp="$VIRTUAL_ENV/.stpl-requirements-$(cat "${_reqs[@]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$_stamp" ]; then
+    echo "[setup] installing ${_reqs[*]##*/} into $VIRTUAL_ENV (first time: a few minutes, ~3 GB)"
+    _args=()
+    for r in "${_reqs[@]}"; do _args+=(-r "$r"); done
+    python -m pip install --disable-pip-version-check -q "${_args[@]}" || { echo "error: pip install failed" >&2; return 1 2>/dev/null || exit 1; }
+    touch "$_stamp"
+fi
+export PYTHONPATH="$_root${PYTHONPATH:+:$PYTHONPATH}"
+unset _root _reqs _stamp _args
