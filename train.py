@@ -3,6 +3,7 @@
 Checkpoints go to save_dir every snapshot_interval steps; --resume=latest continues the newest.
 """
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)
+from engine import interrupt
 from engine.cli import run_cli
 
 
@@ -13,4 +14,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    interrupt.install()  # before mindspore starts its threads
     run_cli(main)

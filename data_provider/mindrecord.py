@@ -286,3 +286,19 @@ def create_dataset(path, batch_size, patch_size, indices=None, shuffle=False, se
     data = data.map(operations=decode, input_columns=["frames", "shape"], output_columns=["frames"],
                     num_parallel_workers=_workers(num_parallel_workers))
     return data.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def iter_batches(path, batch_size, patch_size, indices, seq_length=None, num_parallel_workers=2):
+    """Yield numpy batches ("frames", as create_dataset makes them) for a long index stream.
+
+    MindRecord's SubsetSampler refuses more indices than the file has samples, so a stream
+    spanning several epochs is read as consecutive pipelines of at most num_samples indices,
+    cut at batch boundaries."""
+    num = mindrecord_info(path)["num_samples"]
+    indices = np.asarray(indices, np.int64)
+    per_chunk = max(batch_size, (num // batch_size) * batch_size)
+    for start in range(0, len(indices), per_chunk):
+        data = create_dataset(path, batch_size, patch_size, indices=indices[start:start + per_chunk],
+                              seq_length=seq_length, num_parallel_workers=num_parallel_workers)
+        for (frames,) in data.create_tuple_iterator(num_epochs=1, output_numpy=True):
+            yield frames

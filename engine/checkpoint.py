@@ -70,11 +70,14 @@ def checkpoint_step(params):
     return int(value.asnumpy()) if value is not None else None
 
 
-def load_into(cell, params, path, what="network"):
-    """Load params into cell; every parameter of the cell must be found with its shape."""
+def load_into(cell, params, path, what="network", skip=()):
+    """Load params into cell; every parameter of the cell (but those named in skip) must be
+    found with its shape."""
     missing = []
     mismatched = []
     for param in cell.get_parameters():
+        if param.name in skip:
+            continue
         source = params.get(param.name)
         if source is None:
             missing.append(param.name)
@@ -88,7 +91,7 @@ def load_into(cell, params, path, what="network"):
             parts.append(f"{len(mismatched)} of another shape ({'; '.join(mismatched[:4])})")
         raise UserError(f"checkpoint {path} does not fit the {what}: {'; '.join(parts)} "
                         "(check model_name, num_hidden, filter_size, patch_size, img_width, layer_norm)")
-    wanted = {p.name for p in cell.get_parameters()}
+    wanted = {p.name for p in cell.get_parameters()} - set(skip)
     ms.load_param_into_net(cell, {k: v for k, v in params.items() if k in wanted}, strict_load=True)
 
 

@@ -7,12 +7,13 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from data_provider.mindrecord import create_dataset, mindrecord_info, train_index_stream
+from data_provider.mindrecord import iter_batches, mindrecord_info, train_index_stream
 from data_provider.sampling import train_mask
 from engine import checkpoint as ckpt
 from engine.config import parse_int_list, require_file
 from engine.device import init_context
 from engine.errors import UserError
+from engine.interrupt import stop_requested
 from engine.log import RunLog, format_duration, timestamp
 from nets.registry import build_model
 
@@ -130,7 +131,9 @@ def train(cfg, log=None):
     start_step = 0
     if resume_path:
         params = ckpt.read_checkpoint(resume_path)
-        ckpt.load_into(step_cell, params, resume_path, what="network and optimizer")
+        # the learning-rate table is rebuilt from the config (max_iterations may have grown)
+        ckpt.load_into(step_cell, params, resume_path, what="network and optimizer",
+                       skip=("learning_rate",))
         start_step = ckpt.checkpoint_step(params) or 0
     elif cfg.pretrained_model:
         ckpt.load_weights(net, cfg.pretrained_model)
@@ -144,25 +147,26 @@ def train(cfg, log=None):
         log(f"  weights from {cfg.pretrained_model}")
     if start_step >= cfg.max_iterations:
         log(f"  already at step {start_step} >= max_iterations {cfg.max_iterations}: nothing to do")
-        return {"step": start_step, "loss": None, "checkpoint": resume_path}
+        return {"step": start_step, "loss": None, "checkpoint": resume_path, "history": []}
 
     indices = train_index_stream(info["num_samples"], cfg.batch_size, cfg.seed, start_step,
                                  cfg.max_iterations - start_step)
-    dataset = create_dataset(cfg.train_mindrecord, cfg.batch_size, cfg.patch_size, indices=indices,
-                             seq_length=cfg.seq_length, num_parallel_workers=cfg.num_parallel_workers)
+    batches = iter_batches(cfg.train_mindrecord, cfg.batch_size, cfg.patch_size, indices,
+                           seq_length=cfg.seq_length, num_parallel_workers=cfg.num_parallel_workers)
 
     step = start_step
     last_ckpt = resume_path
     last_loss = None
     timed_steps, timed_seconds = 0, 0.0
     window_losses = []
+    history = []  # (step, loss) of this run, for callers and tests
 
     def save(at_step):
         return ckpt.save_checkpoint(step_cell, cfg.save_dir, model_prefix(cfg), at_step,
                                     cfg.keep_checkpoint_max, extra={"seed": int(cfg.seed)})
 
     try:
-        for (frames,) in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
+        for frames in batches:
             began = time.perf_counter()
             mask, eta = train_mask(step, cfg.batch_size, cfg)
             mask_t = ms.Tensor(mask)
@@ -177,6 +181,7 @@ def train(cfg, log=None):
             step += 1
             last_loss = loss
             window_losses.append(loss)
+            history.append((step, loss))
             elapsed = time.perf_counter() - began
             if step > start_step + 1:  # the first step includes the graph compile
                 timed_steps += 1
@@ -190,14 +195,18 @@ def train(cfg, log=None):
                 window_losses = []
             if step % cfg.snapshot_interval == 0 or step == cfg.max_iterations:
                 last_ckpt = save(step)
+            if stop_requested():
+                if not last_ckpt or not last_ckpt.endswith(f"-{step}.ckpt"):
+                    last_ckpt = save(step)
+                log(f"interrupted at step {step}: saved {last_ckpt}; continue with --resume=latest")
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
-        if step > start_step:
-            last_ckpt = save(step)
-            log(f"interrupted at step {step}: saved {last_ckpt}; continue with --resume=latest")
-        else:
-            log("interrupted before the first step finished: nothing saved")
+        if not stop_requested():  # a plain KeyboardInterrupt (no guard installed): save what we have
+            if step > start_step:
+                last_ckpt = save(step)
+                log(f"interrupted at step {step}: saved {last_ckpt}; continue with --resume=latest")
         raise
     if step < cfg.max_iterations:
         raise UserError(f"the data pipeline ended at step {step} before max_iterations {cfg.max_iterations}")
     log(f"[{timestamp()}] done: step {step}, loss {last_loss:.6f}, checkpoint {last_ckpt}")
-    return {"step": step, "loss": last_loss, "checkpoint": last_ckpt}
+    return {"step": step, "loss": last_loss, "checkpoint": last_ckpt, "history": history}

@@ -62,10 +62,10 @@ def test_parameter_names_follow_thuml_layout():
     from nets.registry import build_model
     cfg = load_config(TINY + ["--layer_norm=true"])
     names = {p.name: tuple(p.shape) for p in build_model(cfg).get_parameters()}
-    assert names["cell_list.0.conv_x.0.weight"] == (64, 16, 3, 3)
+    assert names["cell_list.0.conv_x.0.weight"] == (64, 64, 3, 3)
     assert names["cell_list.1.conv_h.0.weight"] == (64, 16, 3, 3)
     assert names["cell_list.0.conv_x.1.gamma"] == (64, 8, 8)
-    assert names["conv_last.weight"] == (16, 16, 1, 1)
+    assert names["conv_last.weight"] == (64, 16, 1, 1)
 
 
 @pytest.mark.parametrize("model_name", ["convlstm", "convlstm_ef"])
@@ -78,13 +78,13 @@ def test_test_mode_never_sees_future_frames(ms_context, model_name):
     net = build_model(cfg)
     net.set_train(False)
     rng = np.random.default_rng(1)
-    frames = rng.random((8, 10, 8, 8, 16)).astype(np.float32)
+    frames = rng.random((8, 10, 8, 8, 64)).astype(np.float32)
     changed = frames.copy()
     changed[:, cfg.input_length:] = rng.random(changed[:, cfg.input_length:].shape)
     mask = ms.Tensor(test_mask(8, cfg.seq_length, cfg.input_length))
     a = net(ms.Tensor(frames), mask).asnumpy()
     b = net(ms.Tensor(changed), mask).asnumpy()
-    assert a.shape[1] == (9 if model_name == "convlstm" else 5) and a.shape[2:] == (8, 8, 16)
+    assert a.shape[1] == (9 if model_name == "convlstm" else 5) and a.shape[2:] == (8, 8, 64)
     np.testing.assert_array_equal(a, b)
     if model_name == "convlstm":
         # teacher forcing (all-ones mask) does read the future frames
