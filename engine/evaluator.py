@@ -10,8 +10,9 @@ import mindspore as ms
 from data_provider.mindrecord import create_dataset
 from data_provider.patch import reshape_patch_back
 from data_provider.sampling import test_mask
-from engine.checkpoint import load_weights
+from engine.checkpoint import latest_checkpoint, load_weights
 from engine.config import require_file
+from engine.errors import UserError
 from engine.device import init_context
 from engine.log import RunLog, format_duration, timestamp
 from engine.metrics import FrameMetrics, all_black_baseline, copy_last_baseline, format_comparison, format_report
@@ -42,9 +43,19 @@ def predict_batches(net, cfg, dataset_path, max_sequences=0):
         yield reshape_patch_back(frames[:n], cfg.patch_size), reshape_patch_back(pred, cfg.patch_size)
 
 
+def resolve_latest(cfg):
+    """--pretrained_model=latest: the newest checkpoint of this model in save_dir."""
+    if cfg.pretrained_model == "latest":
+        found = latest_checkpoint(cfg.save_dir, cfg.model_name)
+        if not found:
+            raise UserError(f"config key 'pretrained_model': no {cfg.model_name}-*.ckpt in save_dir {cfg.save_dir}")
+        cfg.pretrained_model = found
+
+
 def evaluate(cfg, log=None):
     """Evaluate cfg.pretrained_model on cfg.test_mindrecord; returns the summaries by name."""
     require_file(cfg, "test_mindrecord")
+    resolve_latest(cfg)
     require_file(cfg, "pretrained_model")
     target = init_context(cfg)
     os.makedirs(cfg.eval_dir, exist_ok=True)
