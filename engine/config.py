@@ -181,6 +181,9 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.lr_schedule in ("constant", "cosine", "step"), "lr_schedule",
              f"must be constant, cosine or step, got {cfg.lr_schedule!r}")
     parse_int_list(cfg.lr_step_iters, "lr_step_iters")
+    _require(cfg.causal_output_gate in ("tanh", "sigmoid"), "causal_output_gate",
+             f"must be tanh or sigmoid, got {cfg.causal_output_gate!r}")
+    _require(cfg.decouple_beta >= 0, "decouple_beta", f"must be >= 0, got {cfg.decouple_beta}")
     if not needs_model:
         return
     from nets.registry import model_names  # late import: the registry imports mindspore

@@ -12,6 +12,7 @@ Contract of every net in the registry:
     predictions: [B, N, H/p, W/p, p*p*C], the predictions of the last N frames of the
             sequence (N = T-1 for frame-by-frame predictors, as thuml/OpenSTL train them).
 """
+import mindspore as ms
 from mindspore import nn, ops
 
 
@@ -31,6 +32,11 @@ class RecurrentPredictor(nn.Cell):
         """One time step: x [B, C, H, W] -> (generated frame [B, C, H, W], new state)."""
         raise NotImplementedError
 
+    def finish(self, predictions, state):
+        """What construct returns; a net with an extra training loss term returns
+        (predictions, term) while training (see engine.trainer.NetWithLoss)."""
+        return predictions
+
     def construct(self, frames, mask):
         batch = frames.shape[0]
         frames = ops.transpose(frames, (0, 1, 4, 2, 3))
@@ -45,8 +51,16 @@ class RecurrentPredictor(nn.Cell):
                 net_in = weight * frames[:, t] + (1.0 - weight) * x_gen
             x_gen, state = self.step(net_in, state)
             outputs = outputs + (x_gen,)
-        out = ops.stack(outputs, axis=1)
-        return ops.transpose(out, (0, 1, 3, 4, 2))
+        out = ops.transpose(ops.stack(outputs, axis=1), (0, 1, 3, 4, 2))
+        return self.finish(out, state)
+
+
+def zeros_like_layers(batch, channels, height, width):
+    """A tuple of zero states, one [B, C_i, H, W] per layer."""
+    out = ()
+    for c in channels:
+        out = out + (ops.zeros((batch, c, height, width), ms.float32),)
+    return out
 
 
 def frame_dims(cfg):

@@ -9,11 +9,10 @@ ConvLSTMEncoderForecaster: the arrangement of Shi et al. 2015 used by the MindSp
 encoder's final states and reading no input, unrolls over the future; a 1x1 convolution over
 the concatenated hidden states of all forecaster layers makes each predicted frame.
 """
-import mindspore as ms
 from mindspore import nn, ops
 
 from layers.convlstm_cell import ConvLSTMCell
-from nets.base import RecurrentPredictor, frame_dims
+from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
 
 class ConvLSTM(RecurrentPredictor):
@@ -37,9 +36,7 @@ class ConvLSTM(RecurrentPredictor):
                    cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias)
 
     def init_state(self, batch):
-        zeros = ()
-        for hidden in self.num_hidden:
-            zeros = zeros + (ops.zeros((batch, hidden, self.height, self.width), ms.float32),)
+        zeros = zeros_like_layers(batch, self.num_hidden, self.height, self.width)
         return zeros, zeros
 
     def step(self, x, state):
@@ -85,9 +82,7 @@ class ConvLSTMEncoderForecaster(nn.Cell):
     def construct(self, frames, mask):
         batch = frames.shape[0]
         frames = ops.transpose(frames, (0, 1, 4, 2, 3))
-        h = ()
-        for hidden in self.num_hidden:
-            h = h + (ops.zeros((batch, hidden, self.height, self.width), ms.float32),)
+        h = zeros_like_layers(batch, self.num_hidden, self.height, self.width)
         c = h
         for t in range(self.input_length):
             inp = frames[:, t]

@@ -10,6 +10,9 @@ from engine.errors import UserError
 _MODELS = {
     "convlstm": ("nets.convlstm", "ConvLSTM"),
     "convlstm_ef": ("nets.convlstm", "ConvLSTMEncoderForecaster"),
+    "predrnn": ("nets.predrnn", "PredRNN"),
+    "predrnn_v2": ("nets.predrnn", "PredRNNv2"),
+    "predrnn_pp": ("nets.predrnn_pp", "PredRNNpp"),
 }
 
 

@@ -1,0 +1,194 @@
+"""PredRNN, PredRNN-V2 and PredRNN++ cells against numpy computations of their equations,
+the decoupling loss, the memory zigzag, and a few training steps of each model."""
+import numpy as np
+import pytest
+
+from engine.config import load_config
+from tests.conftest import TINY
+from tests.test_convlstm import conv2d_same, layer_norm, sigmoid
+
+
+def randomize(cell, ms, rng, scale=0.3):
+    params = {}
+    for p in cell.get_parameters():
+        value = rng.normal(0, scale, p.shape).astype(np.float32)
+        p.set_data(ms.Tensor(value))
+        params[p.name] = value.astype(np.float64)
+    return params
+
+
+def conv(params, name, x, use_ln, channel_ln=False):
+    out = conv2d_same(x, params[f"{name}.0.weight"])
+    if f"{name}.0.bias" in params:
+        out = out + params[f"{name}.0.bias"][None, :, None, None]
+    if use_ln:
+        gamma, beta = params[f"{name}.1.gamma"], params[f"{name}.1.beta"]
+        out = layer_norm(out, gamma, beta)
+    return out
+
+
+def states(rng, b, size, *channels):
+    return [rng.normal(0, 0.5, (b, ch, size, size)).astype(np.float32) for ch in channels]
+
+
+@pytest.mark.parametrize("use_ln", [False, True])
+def test_st_lstm_cell_matches_numpy(ms_context, use_ln):
+    ms = ms_context
+    from layers.st_lstm_cell import SpatioTemporalLSTMCell
+    rng = np.random.default_rng(1)
+    b, cin, hid, size = 2, 3, 4, 5
+    cell = SpatioTemporalLSTMCell(cin, hid, size, size, 3, layer_norm=use_ln)
+    p = randomize(cell, ms, rng)
+    x, h, c, m = states(rng, b, size, cin, hid, hid, hid)
+    got = [t.asnumpy() for t in cell(*(ms.Tensor(a) for a in (x, h, c, m)))]
+    x, h, c, m = (a.astype(np.float64) for a in (x, h, c, m))
+    i_x, f_x, g_x, i_xp, f_xp, g_xp, o_x = np.split(conv(p, "conv_x", x, use_ln), 7, axis=1)
+    i_h, f_h, g_h, o_h = np.split(conv(p, "conv_h", h, use_ln), 4, axis=1)
+    i_m, f_m, g_m = np.split(conv(p, "conv_m", m, use_ln), 3, axis=1)
+    delta_c = sigmoid(i_x + i_h) * np.tanh(g_x + g_h)
+    c_new = sigmoid(f_x + f_h + 1.0) * c + delta_c
+    delta_m = sigmoid(i_xp + i_m) * np.tanh(g_xp + g_m)
+    m_new = sigmoid(f_xp + f_m + 1.0) * m + delta_m
+    mem = np.concatenate([c_new, m_new], axis=1)
+    o = sigmoid(o_x + o_h + conv(p, "conv_o", mem, use_ln))
+    h_new = o * np.tanh(conv2d_same(mem, p["conv_last.weight"]))
+    for a, e in zip(got, (h_new, c_new, m_new, delta_c, delta_m)):
+        np.testing.assert_allclose(a, e, atol=3e-4)
+
+
+@pytest.mark.parametrize("use_ln, gate", [(True, "tanh"), (False, "sigmoid")])
+def test_causal_lstm_cell_matches_numpy(ms_context, use_ln, gate):
+    ms = ms_context
+    from layers.causal_lstm_cell import CausalLSTMCell
+    rng = np.random.default_rng(2)
+    b, cin, hid, mem_in, size = 2, 3, 4, 6, 5
+    cell = CausalLSTMCell(cin, hid, size, size, 3, layer_norm=use_ln, memory_channels=mem_in, output_gate=gate)
+    p = randomize(cell, ms, rng)
+    assert p["conv_m.0.weight"].shape == (12, 6, 3, 3)
+    if use_ln:
+        assert p["conv_x.1.gamma"].shape == (28, 1, 1)  # per-channel scale, as the reference
+    x, h, c, m = states(rng, b, size, cin, hid, hid, mem_in)
+    got = [t.asnumpy() for t in cell(*(ms.Tensor(a) for a in (x, h, c, m)))]
+    x, h, c, m = (a.astype(np.float64) for a in (x, h, c, m))
+    i_h, g_h, f_h, o_h = np.split(conv(p, "conv_h", h, use_ln), 4, axis=1)
+    i_c, g_c, f_c = np.split(conv(p, "conv_c", c, use_ln), 3, axis=1)
+    i_m, f_m, m_m = np.split(conv(p, "conv_m", m, use_ln), 3, axis=1)
+    i_x, g_x, f_x, o_x, i_xp, g_xp, f_xp = np.split(conv(p, "conv_x", x, use_ln), 7, axis=1)
+    c_new = sigmoid(f_x + f_h + f_c + 1.0) * c + sigmoid(i_x + i_h + i_c) * np.tanh(g_x + g_h + g_c)
+    i_c2, g_c2, f_c2, o_c = np.split(conv(p, "conv_c2m", c_new, use_ln), 4, axis=1)
+    m_new = sigmoid(f_c2 + f_xp + f_m + 1.0) * np.tanh(m_m) + sigmoid(i_c2 + i_xp + i_m) * np.tanh(g_c2 + g_xp)
+    pre = o_x + o_h + o_c + conv(p, "conv_om", m_new, use_ln)
+    o = np.tanh(pre) if gate == "tanh" else sigmoid(pre)
+    h_new = o * np.tanh(conv(p, "conv_last", np.concatenate([c_new, m_new], axis=1), False))
+    for a, e in zip(got, (h_new, c_new, m_new)):
+        np.testing.assert_allclose(a, e, atol=3e-4)
+
+
+def test_ghu_matches_numpy(ms_context):
+    ms = ms_context
+    from layers.ghu import GradientHighwayUnit
+    rng = np.random.default_rng(3)
+    ghu = GradientHighwayUnit(3, 4, 5, 5, 3, layer_norm=True)
+    p = randomize(ghu, ms, rng)
+    x, z = states(rng, 2, 5, 3, 4)
+    got = ghu(ms.Tensor(x), ms.Tensor(z)).asnumpy()
+    gates = conv(p, "conv_x", x.astype(np.float64), True) + conv(p, "conv_z", z.astype(np.float64), True)
+    pp, s = np.split(gates, 2, axis=1)
+    np.testing.assert_allclose(got, sigmoid(s) * np.tanh(pp) + (1 - sigmoid(s)) * z, atol=3e-4)
+
+
+def test_reference_init_of_predrnn_pp():
+    from nets.registry import build_model
+    net = build_model(load_config(TINY + ["--model_name=predrnn_pp", "--layer_norm=true"]))
+    weights = {p.name: p.asnumpy() for p in net.get_parameters()}
+    w = weights["lstm.0.conv_x.0.weight"]
+    assert np.abs(w).max() <= 0.001 and w.std() > 1e-4
+    assert np.all(weights["lstm.0.conv_x.0.bias"] == 0)
+    assert "gradient_highway.conv_z.0.weight" in weights and weights["conv_last.bias"].shape == (64,)
+
+
+def tiny_model(model_name, *extra):
+    from nets.registry import build_model
+    cfg = load_config(TINY + [f"--model_name={model_name}", "--seq_length=6", "--input_length=3", *extra])
+    return cfg, build_model(cfg)
+
+
+def test_decoupling_loss_matches_numpy(ms_context):
+    """PredRNN-V2's extra training term, recomputed from the cell outputs in numpy."""
+    ms = ms_context
+    from data_provider.sampling import test_mask
+    cfg, net = tiny_model("predrnn_v2", "--num_hidden=8,8", "--decouple_beta=0.5")
+    rng = np.random.default_rng(4)
+    for p in net.get_parameters():
+        p.set_data(ms.Tensor(rng.normal(0, 0.2, p.shape).astype(np.float32)))
+    frames = rng.random((8, 6, 8, 8, 64)).astype(np.float32)
+    mask = test_mask(8, 6, 3)
+    net.set_train(True)
+    pred, term = net(ms.Tensor(frames), ms.Tensor(mask))
+    net.set_train(False)
+    pred_eval = net(ms.Tensor(frames), ms.Tensor(mask))
+    np.testing.assert_allclose(pred.asnumpy(), pred_eval.asnumpy(), atol=1e-6)
+
+    # replay the recurrence with the cells (PyNative-free: call the cells one by one)
+    adapter = net.adapter.weight.asnumpy()[:, :, 0, 0].astype(np.float64)
+    x_all = np.transpose(frames, (0, 1, 4, 2, 3))
+    h = [np.zeros((8, 8, 8, 8), np.float32)] * 2
+    c = list(h)
+    m = np.zeros((8, 8, 8, 8), np.float32)
+    x_gen = None
+    terms = []
+    for t in range(5):
+        inp = x_all[:, t] if t < 3 else x_gen
+        for i in range(2):
+            outs = [o.asnumpy() for o in net.cell_list[i](ms.Tensor(inp), ms.Tensor(h[i]), ms.Tensor(c[i]), ms.Tensor(m))]
+            h[i], c[i], m, dc, dm = outs
+            inp = h[i]
+            a = np.einsum("oc,bchw->bohw", adapter, dc).reshape(8, 8, -1)
+            b = np.einsum("oc,bchw->bohw", adapter, dm).reshape(8, 8, -1)
+            a /= np.maximum(np.linalg.norm(a, axis=2, keepdims=True), 1e-12)
+            b /= np.maximum(np.linalg.norm(b, axis=2, keepdims=True), 1e-12)
+            terms.append(np.abs((a * b).sum(axis=2)).mean())
+        x_gen = net.conv_last(ms.Tensor(h[1])).asnumpy()
+    expected = 0.5 * np.mean(terms)
+    assert expected > 0.01
+    assert float(term.asnumpy()) == pytest.approx(expected, rel=1e-4)
+
+
+def test_memory_zigzags_from_top_to_bottom(ms_context):
+    """The bottom layer at t reads the top layer's memory from t-1: perturbing the top
+    layer's weights changes layer 0's next state only through that path."""
+    ms = ms_context
+    from data_provider.sampling import test_mask
+    cfg, net = tiny_model("predrnn", "--num_hidden=8,4")
+    assert net.cell_list[0].conv_m_in.weight.shape == (8, 4, 1, 1)  # top (4) -> bottom (8)
+    frames = np.random.default_rng(5).random((8, 6, 8, 8, 64)).astype(np.float32)
+    net.set_train(False)
+    before = net(ms.Tensor(frames), ms.Tensor(test_mask(8, 6, 3))).asnumpy()
+    w = net.cell_list[0].conv_m_in.weight
+    w.set_data(ms.Tensor(w.asnumpy() * 3.0))
+    after = net(ms.Tensor(frames), ms.Tensor(test_mask(8, 6, 3))).asnumpy()
+    np.testing.assert_array_equal(before[:, 0], after[:, 0])  # step 0 reads zero memory
+    assert np.abs(before[:, 1:] - after[:, 1:]).max() > 1e-5
+
+
+@pytest.mark.parametrize("model_name, extra", [
+    ("predrnn", ["--num_hidden=16,16", "--layer_norm=true"]),
+    ("predrnn_v2", ["--num_hidden=16,16", "--reverse_scheduled_sampling=true"]),
+    ("predrnn_pp", ["--num_hidden=16,8", "--layer_norm=true", "--lr=0.005"]),
+])
+def test_models_train_with_decreasing_loss(ms_context, model_name, extra):
+    ms = ms_context
+    from mindspore import nn
+    from data_provider.digits import builtin_digits
+    from data_provider.moving_mnist import generate_moving_mnist
+    from data_provider.patch import reshape_patch
+    from data_provider.sampling import train_mask
+    from engine.trainer import NetWithLoss, TrainStep
+    cfg, net = tiny_model(model_name, *extra)
+    seqs = generate_moving_mnist(builtin_digits(), 8, seq_length=6, image_size=64, num_digits=1, seed=0)
+    frames = ms.Tensor(reshape_patch(seqs.astype(np.float32) / 255, 8))
+    step = TrainStep(NetWithLoss(net, 6), nn.Adam(net.trainable_params(), cfg.lr))
+    step.set_train()
+    losses = [float(step(frames, ms.Tensor(train_mask(i, 8, cfg)[0])).asnumpy()) for i in range(12)]
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < 0.7 * losses[0], losses
