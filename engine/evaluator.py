@@ -5,42 +5,30 @@ import os
 import time
 
 import numpy as np
-import mindspore as ms
 
 from data_provider.mindrecord import create_dataset
 from data_provider.patch import reshape_patch_back
-from data_provider.sampling import test_mask
-from engine.checkpoint import latest_checkpoint, load_weights
+from engine.checkpoint import latest_checkpoint
 from engine.config import require_file
-from engine.errors import UserError
 from engine.device import init_context
+from engine.errors import UserError
 from engine.log import RunLog, format_duration, timestamp
+from engine.inference import make_predictor
 from engine.metrics import FrameMetrics, all_black_baseline, copy_last_baseline, format_comparison, format_report
 from engine.trainer import check_data_fits
 from engine.visualize import save_gif, save_strip_png
-from nets.registry import build_model
 
 
-def predict_batches(net, cfg, dataset_path, max_sequences=0):
-    """Yield (inputs+truth frames [B,T,H,W,C], predicted future [B,T-input,H,W,C]) in [0,1].
-
-    The last partial batch is padded to eval_batch_size so that one compiled graph serves
-    every batch; the padding is dropped from what is yielded.
-    """
-    bs = cfg.eval_batch_size
+def predict_batches(predictor, cfg, dataset_path, max_sequences=0):
+    """Yield (inputs+truth frames [B,T,H,W,C], predicted future [B,T-input,H,W,C]) in [0,1]."""
     info = check_data_fits(cfg, dataset_path, "test_mindrecord")
     total = info["num_samples"] if max_sequences <= 0 else min(max_sequences, info["num_samples"])
-    dataset = create_dataset(dataset_path, bs, cfg.patch_size, indices=np.arange(total),
+    dataset = create_dataset(dataset_path, cfg.eval_batch_size, cfg.patch_size, indices=np.arange(total),
                              drop_remainder=False, seq_length=cfg.seq_length,
                              num_parallel_workers=cfg.num_parallel_workers)
-    mask = ms.Tensor(test_mask(bs, cfg.seq_length, cfg.input_length))
-    future = cfg.seq_length - cfg.input_length
     for (frames,) in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
-        n = frames.shape[0]
-        if n < bs:
-            frames = np.concatenate([frames, np.zeros((bs - n,) + frames.shape[1:], frames.dtype)])
-        pred = net(ms.Tensor(frames), mask).asnumpy()[:n, -future:]
-        yield reshape_patch_back(frames[:n], cfg.patch_size), reshape_patch_back(pred, cfg.patch_size)
+        pred = predictor.predict(frames[:, :cfg.input_length])
+        yield reshape_patch_back(frames, cfg.patch_size), reshape_patch_back(pred, cfg.patch_size)
 
 
 def resolve_latest(cfg):
@@ -52,19 +40,19 @@ def resolve_latest(cfg):
         cfg.pretrained_model = found
 
 
-def evaluate(cfg, log=None):
-    """Evaluate cfg.pretrained_model on cfg.test_mindrecord; returns the summaries by name."""
+def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
+    """Evaluate the checkpoint, MINDIR or ONNX file in cfg[model_key] on cfg.test_mindrecord;
+    returns the summaries by name (model, copy-last, all-black)."""
     require_file(cfg, "test_mindrecord")
-    resolve_latest(cfg)
-    require_file(cfg, "pretrained_model")
+    if model_key == "pretrained_model":
+        resolve_latest(cfg)
+    source = require_file(cfg, model_key)
     target = init_context(cfg)
     os.makedirs(cfg.eval_dir, exist_ok=True)
-    log = log or RunLog(os.path.join(cfg.eval_dir, "log.txt"), mode="w")
-    net = build_model(cfg)
-    step = load_weights(net, cfg.pretrained_model)
-    net.set_train(False)
-    log(f"[{timestamp()}] eval {cfg.model_name} on {target}: {cfg.pretrained_model}"
-        f"{f' (step {step})' if step is not None else ''}, data {cfg.test_mindrecord}")
+    log = log or RunLog(os.path.join(cfg.eval_dir, log_name), mode="w")
+    predictor = make_predictor(cfg, source, cfg.eval_batch_size, notice=log)
+    log(f"[{timestamp()}] eval {cfg.model_name} ({predictor.kind}, batch {predictor.batch_size}) on {target}: "
+        f"{source}, data {cfg.test_mindrecord}")
 
     metrics = {"model": FrameMetrics(), "copy-last": FrameMetrics(), "all-black": FrameMetrics()}
     future = cfg.seq_length - cfg.input_length
@@ -72,7 +60,7 @@ def evaluate(cfg, log=None):
     began = time.perf_counter()
     last_report = began
     seen = 0
-    for frames, pred in predict_batches(net, cfg, cfg.test_mindrecord, cfg.eval_max_sequences):
+    for frames, pred in predict_batches(predictor, cfg, cfg.test_mindrecord, cfg.eval_max_sequences):
         inputs, truth = frames[:, :cfg.input_length], frames[:, cfg.input_length:cfg.seq_length]
         metrics["model"].update(pred, truth)
         metrics["copy-last"].update(copy_last_baseline(inputs, future), truth)
@@ -96,12 +84,12 @@ def evaluate(cfg, log=None):
     log(format_comparison(summaries))
     if saved:
         log(f"prediction pictures (inputs / truth / prediction): {os.path.join(cfg.eval_dir, 'predictions')}")
-    out = {"model_name": cfg.model_name, "checkpoint": cfg.pretrained_model, "step": step,
+    out = {"model_name": cfg.model_name, "model_file": source, "backend": predictor.kind,
            "test_mindrecord": cfg.test_mindrecord, "num_sequences": seen, "metrics": summaries}
-    path = os.path.join(cfg.eval_dir, "metrics.json")
+    path = os.path.join(cfg.eval_dir, os.path.splitext(log_name)[0].replace("log", "metrics", 1) + ".json")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2)
     os.replace(tmp, path)
-    log(f"metrics written to {path} and {os.path.join(cfg.eval_dir, 'log.txt')}")
+    log(f"metrics written to {path} and {os.path.join(cfg.eval_dir, log_name)}")
     return summaries

@@ -8,7 +8,10 @@ from tests.conftest import TINY
 from tests.test_convlstm import conv2d_same, layer_norm, sigmoid
 
 
-def randomize(cell, ms, rng, scale=0.3):
+# Weights small enough that gate pre-activations stay where MindSpore's CPU tanh is exact to
+# ~1e-7 (its approximation errs by up to 1e-4 for 3 < |x| < 8, see MINDSPORE_NOTES.md), so
+# the equations can be checked to 1e-5.
+def randomize(cell, ms, rng, scale=0.15):
     params = {}
     for p in cell.get_parameters():
         value = rng.normal(0, scale, p.shape).astype(np.float32)
@@ -53,7 +56,7 @@ def test_st_lstm_cell_matches_numpy(ms_context, use_ln):
     o = sigmoid(o_x + o_h + conv(p, "conv_o", mem, use_ln))
     h_new = o * np.tanh(conv2d_same(mem, p["conv_last.weight"]))
     for a, e in zip(got, (h_new, c_new, m_new, delta_c, delta_m)):
-        np.testing.assert_allclose(a, e, atol=3e-4)
+        np.testing.assert_allclose(a, e, atol=1e-5)
 
 
 @pytest.mark.parametrize("use_ln, gate", [(True, "tanh"), (False, "sigmoid")])
@@ -81,7 +84,7 @@ def test_causal_lstm_cell_matches_numpy(ms_context, use_ln, gate):
     o = np.tanh(pre) if gate == "tanh" else sigmoid(pre)
     h_new = o * np.tanh(conv(p, "conv_last", np.concatenate([c_new, m_new], axis=1), False))
     for a, e in zip(got, (h_new, c_new, m_new)):
-        np.testing.assert_allclose(a, e, atol=3e-4)
+        np.testing.assert_allclose(a, e, atol=1e-5)
 
 
 def test_ghu_matches_numpy(ms_context):
@@ -94,7 +97,7 @@ def test_ghu_matches_numpy(ms_context):
     got = ghu(ms.Tensor(x), ms.Tensor(z)).asnumpy()
     gates = conv(p, "conv_x", x.astype(np.float64), True) + conv(p, "conv_z", z.astype(np.float64), True)
     pp, s = np.split(gates, 2, axis=1)
-    np.testing.assert_allclose(got, sigmoid(s) * np.tanh(pp) + (1 - sigmoid(s)) * z, atol=3e-4)
+    np.testing.assert_allclose(got, sigmoid(s) * np.tanh(pp) + (1 - sigmoid(s)) * z, atol=1e-5)
 
 
 def test_reference_init_of_predrnn_pp():

@@ -110,11 +110,15 @@ def test_ctrl_c_saves_a_checkpoint(tiny_data, tmp_path):
     assert len(saved) == 1 and "saved" in out, out
 
 
-def test_tiny_convlstm_beats_both_baselines(ms_context, tiny_data, tmp_path):
+@pytest.mark.parametrize("model_name, extra", [
+    ("convlstm", []),
+    ("predrnn_pp", ["--num_hidden=16,16", "--layer_norm=true", "--lr=0.004"]),
+])
+def test_tiny_model_beats_both_baselines(ms_context, tiny_data, tmp_path, model_name, extra):
     from engine.evaluator import evaluate
     from engine.trainer import train
     cfg = tiny_cfg(tiny_data, tmp_path, "--max_iterations=300", "--snapshot_interval=300",
-                   "--scheduled_sampling=false")
+                   "--scheduled_sampling=false", f"--model_name={model_name}", *extra)
     result = train(cfg, log=quiet)
     losses = [l for _, l in result["history"]]
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])

@@ -1,0 +1,123 @@
+"""The model zoo's 310 inference protocol, runnable end to end on any machine.
+
+preprocess  -> RESULT_PATH/00_data/seq_NNNNN.bin   model input, float32 [1, input_length, H/p, W/p, p*p*C]
+               RESULT_PATH/01_label/seq_NNNNN.bin  ground truth, float32 [seq_length, H, W, C] in [0, 1]
+                                                   (the whole clip: the baselines need the inputs)
+               RESULT_PATH/manifest.json           shapes, config values and the sample list
+runner      -> RESULT_DIR/seq_NNNNN_0.bin          model output, float32 [1, future, H/p, W/p, p*p*C]
+               (ascend310_infer/out/main in C++, or infer_mindir.py with MindSpore)
+postprocess -> acc.log                             per-frame MSE / MAE / SSIM / PSNR, as eval.py
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+from data_provider.mindrecord import create_dataset
+from data_provider.patch import reshape_patch_back
+from engine.errors import UserError
+from engine.metrics import FrameMetrics, all_black_baseline, copy_last_baseline, format_comparison, format_report
+
+DATA_DIR = "00_data"
+LABEL_DIR = "01_label"
+MANIFEST = "manifest.json"
+
+
+def _write_bin(path, array):
+    tmp = path + ".tmp"
+    np.ascontiguousarray(array, np.float32).tofile(tmp)
+    os.replace(tmp, path)
+
+
+def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
+    """Write the per-sample input and label files and the manifest; returns the sample count."""
+    from engine.trainer import check_data_fits
+    info = check_data_fits(cfg, test_mindrecord, "test_mindrecord")
+    total = info["num_samples"] if max_sequences <= 0 else min(max_sequences, info["num_samples"])
+    data_dir = os.path.join(result_path, DATA_DIR)
+    label_dir = os.path.join(result_path, LABEL_DIR)
+    os.makedirs(data_dir, exist_ok=True)
+    os.makedirs(label_dir, exist_ok=True)
+    dataset = create_dataset(test_mindrecord, 1, cfg.patch_size, indices=np.arange(total), drop_remainder=False,
+                             seq_length=cfg.seq_length, num_parallel_workers=cfg.num_parallel_workers)
+    names = []
+    for i, (frames,) in enumerate(dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)):
+        stem = f"seq_{i:05d}"
+        _write_bin(os.path.join(data_dir, stem + ".bin"), frames[:, :cfg.input_length])
+        _write_bin(os.path.join(label_dir, stem + ".bin"), reshape_patch_back(frames[0], cfg.patch_size))
+        names.append(stem)
+    p = cfg.patch_size
+    hp = cfg.img_width // p
+    manifest = {
+        "model_name": cfg.model_name, "input_length": cfg.input_length, "seq_length": cfg.seq_length,
+        "img_width": cfg.img_width, "img_channel": cfg.img_channel, "patch_size": p,
+        "input_shape": [1, cfg.input_length, hp, hp, p * p * cfg.img_channel],
+        "output_shape": [1, cfg.seq_length - cfg.input_length, hp, hp, p * p * cfg.img_channel],
+        "label_shape": [cfg.seq_length, cfg.img_width, cfg.img_width, cfg.img_channel],
+        "dtype": "float32", "test_mindrecord": os.path.abspath(test_mindrecord), "samples": names,
+    }
+    with open(os.path.join(result_path, MANIFEST + ".tmp"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+    os.replace(os.path.join(result_path, MANIFEST + ".tmp"), os.path.join(result_path, MANIFEST))
+    log(f"wrote {len(names)} samples to {data_dir} (inputs) and {label_dir} (ground truth)")
+    return len(names)
+
+
+def read_manifest(folder):
+    """The manifest of a preprocess folder (given the folder itself or its 00_data/01_label)."""
+    for candidate in (folder, os.path.dirname(os.path.normpath(folder))):
+        path = os.path.join(candidate, MANIFEST)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+    raise UserError(f"no {MANIFEST} in {folder} or its parent: run preprocess.py first")
+
+
+def read_bin(path, shape):
+    if not os.path.isfile(path):
+        raise UserError(f"file not found: {path}")
+    data = np.fromfile(path, np.float32)
+    if data.size != int(np.prod(shape)):
+        raise UserError(f"{path} holds {data.size} float32 values, expected {int(np.prod(shape))} for shape {tuple(shape)}")
+    return data.reshape(shape)
+
+
+def run_python(mindir_path, input_dir, output_dir, log=print):
+    """The Python runner: MindSpore's GraphCell over the same folder the C++ program reads."""
+    from engine.inference import MindIRPredictor
+    manifest = read_manifest(input_dir)
+    predictor = MindIRPredictor(None, mindir_path, batch_size=1)
+    os.makedirs(output_dir, exist_ok=True)
+    files = sorted(f for f in os.listdir(input_dir) if f.endswith(".bin"))
+    if not files:
+        raise UserError(f"no .bin files in {input_dir}")
+    times = []
+    for name in files:
+        inputs = read_bin(os.path.join(input_dir, name), manifest["input_shape"])
+        began = time.perf_counter()
+        out = predictor._run(inputs)
+        times.append(time.perf_counter() - began)
+        _write_bin(os.path.join(output_dir, name[:-4] + "_0.bin"), out)
+    log(f"NN inference cost average time: {1000 * float(np.mean(times)):.3f} ms of infer_count {len(files)}")
+    return len(files)
+
+
+def postprocess(result_dir, label_dir, log=print):
+    """Per-frame metrics of the runner's outputs against the labels; returns the summaries."""
+    manifest = read_manifest(label_dir)
+    p, inp = manifest["patch_size"], manifest["input_length"]
+    metrics = {"model": FrameMetrics(), "copy-last": FrameMetrics(), "all-black": FrameMetrics()}
+    for stem in manifest["samples"]:
+        truth_all = read_bin(os.path.join(label_dir, stem + ".bin"), manifest["label_shape"])[None]
+        out = read_bin(os.path.join(result_dir, stem + "_0.bin"), manifest["output_shape"])
+        pred = reshape_patch_back(out, p)
+        truth = truth_all[:, inp:]
+        metrics["model"].update(pred, truth)
+        metrics["copy-last"].update(copy_last_baseline(truth_all[:, :inp], truth.shape[1]), truth)
+        metrics["all-black"].update(all_black_baseline(truth.shape), truth)
+    summaries = {name: m.summary() for name, m in metrics.items()}
+    log(format_report(summaries["model"]))
+    log("")
+    log(format_comparison(summaries))
+    return summaries

@@ -1,0 +1,31 @@
+"""Export the inference graph of a checkpoint to MINDIR, ONNX or AIR (AIR on Ascend only).
+
+    python export.py --device_id=0 --pretrained_model=CKPT --file_format=MINDIR [--config_path=...]
+                     [--batch_size=1] [--file_name=out/predrnn_pp]
+
+Input: the input_length known frames, patch-reshaped, float32 [batch, input_length, H/p, W/p, p*p*C];
+output: the predicted frames [batch, seq_length - input_length, H/p, W/p, p*p*C]. The batch
+size is fixed in the file: export one file per batch size (the 310 tools use batch 1).
+"""
+import engine  # noqa: F401  (CPU settings must precede the mindspore import)
+from engine.cli import run_cli
+
+
+def main(argv):
+    from engine.config import load_config, require_file
+    from engine.device import init_context
+    from engine.evaluator import resolve_latest
+    from engine.inference import export_model, input_shape
+    cfg = load_config(argv)
+    resolve_latest(cfg)
+    require_file(cfg, "pretrained_model")
+    target = init_context(cfg)
+    file_name = cfg.file_name or f"{cfg.model_name}_b{cfg.batch_size}"
+    path = export_model(cfg, cfg.pretrained_model, cfg.file_format, cfg.batch_size, file_name, target)
+    shape = input_shape(cfg, cfg.batch_size)
+    print(f"exported {cfg.file_format} {path}: input float32 {list(shape)}, "
+          f"output float32 {[shape[0], cfg.seq_length - cfg.input_length] + list(shape[2:])}")
+
+
+if __name__ == "__main__":
+    run_cli(main)

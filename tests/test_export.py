@@ -1,0 +1,91 @@
+"""Export for every model in the registry: ONNX Runtime and the reloaded MINDIR reproduce
+MindSpore's predictions; AIR off Ascend is one clear error; eval_onnx and the 310 protocol
+give eval.py's numbers."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.config import load_config
+from engine.errors import UserError
+from nets.registry import model_names
+from tests.conftest import ROOT, TINY
+
+SHORT = TINY + ["--seq_length=6", "--input_length=3", "--batch_size=2"]
+EXTRA = {"predrnn_pp": ["--layer_norm=true"], "predrnn": ["--layer_norm=true"], "predrnn_v2": ["--num_hidden=16,8"]}
+
+
+def random_checkpoint(cfg, path):
+    import mindspore as ms
+    from nets.registry import build_model
+    net = build_model(cfg)
+    rng = np.random.default_rng(0)
+    for p in net.get_parameters():  # larger than the init so that every path matters
+        p.set_data(ms.Tensor((p.asnumpy() + rng.normal(0, 0.05, p.shape)).astype(np.float32)))
+    ms.save_checkpoint(net, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("model_name", model_names())
+def test_onnx_and_mindir_match_mindspore(ms_context, tmp_path, model_name):
+    from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model
+    cfg = load_config(SHORT + [f"--model_name={model_name}"] + EXTRA.get(model_name, []))
+    ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
+    inputs = np.random.default_rng(1).random((2, 3, 8, 8, 64)).astype(np.float32)
+    expected = CheckpointPredictor(cfg, ckpt, 2).predict(inputs)
+    assert expected.shape == (2, 3, 8, 8, 64) and np.abs(expected).max() > 1e-3
+
+    mindir = export_model(cfg, ckpt, "MINDIR", 2, str(tmp_path / "model"), "CPU")
+    assert mindir.endswith("model.mindir")
+    np.testing.assert_array_equal(MindIRPredictor(cfg, mindir).predict(inputs), expected)
+
+    onnx_path = export_model(cfg, ckpt, "ONNX", 2, str(tmp_path / "model.onnx"), "CPU")
+    got = OnnxPredictor(cfg, onnx_path, providers=["CPUExecutionProvider"]).predict(inputs)
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_air_needs_ascend(tmp_path):
+    from engine.inference import export_model
+    cfg = load_config(SHORT)
+    with pytest.raises(UserError, match="AIR needs an Ascend"):
+        export_model(cfg, "unused.ckpt", "AIR", 1, str(tmp_path / "m"), "CPU")
+
+
+def test_export_cli_errors(tmp_path):
+    proc = subprocess.run([sys.executable, "export.py", *SHORT, "--file_format=AIR",
+                           f"--pretrained_model={tmp_path / 'none.ckpt'}"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "pretrained_model" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "export.py", *SHORT, "--file_format=PNG"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "file_format" in proc.stderr
+
+
+def test_eval_onnx_and_310_protocol_equal_eval(ms_context, tmp_path):
+    """eval.py (checkpoint), eval_onnx.py and preprocess -> runner -> postprocess agree."""
+    from data_provider.build import build_mindrecords
+    from engine.evaluator import evaluate
+    from engine.inference import export_model
+    from engine.protocol310 import postprocess, preprocess, run_python
+    cfg = load_config(SHORT + [f"--mindrecord_dir={tmp_path}", "--num_train_sequences=2", "--num_test_sequences=5",
+                               f"--eval_dir={tmp_path / 'eval'}", "--eval_batch_size=2"])
+    data = build_mindrecords(cfg, log=lambda *_: None)
+    cfg.test_mindrecord = data["test"]
+    cfg.pretrained_model = random_checkpoint(cfg, tmp_path / "model.ckpt")
+    reference = evaluate(cfg, log=lambda *_: None)
+
+    cfg.onnx_path = export_model(cfg, cfg.pretrained_model, "ONNX", 2, str(tmp_path / "m2"), "CPU")
+    via_onnx = evaluate(cfg, log=lambda *_: None, model_key="onnx_path", log_name="log_eval_onnx.txt")
+    for metric in ("mse", "ssim"):
+        np.testing.assert_allclose(via_onnx["model"][metric]["per_frame"], reference["model"][metric]["per_frame"],
+                                   rtol=1e-3, atol=1e-3)
+
+    mindir = export_model(cfg, cfg.pretrained_model, "MINDIR", 1, str(tmp_path / "m1"), "CPU")
+    assert preprocess(cfg, cfg.test_mindrecord, str(tmp_path / "pre"), log=lambda *_: None) == 5
+    run_python(mindir, str(tmp_path / "pre" / "00_data"), str(tmp_path / "res"), log=lambda *_: None)
+    via_310 = postprocess(str(tmp_path / "res"), str(tmp_path / "pre" / "01_label"), log=lambda *_: None)
+    for name in ("model", "copy-last", "all-black"):
+        for metric in ("mse", "mae", "ssim", "psnr"):
+            np.testing.assert_allclose(via_310[name][metric]["per_frame"], reference[name][metric]["per_frame"],
+                                       rtol=1e-5, atol=1e-6)
