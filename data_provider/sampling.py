@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 
-def test_mask(batch, seq_length, input_length):
+def eval_mask(batch, seq_length, input_length):
     """Inputs are true frames; every predicted frame feeds back the model's own output."""
     mask = np.zeros((batch, seq_length - 1), np.float32)
     mask[:, :input_length] = 1.0

@@ -14,7 +14,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from data_provider.sampling import test_mask
+from data_provider.sampling import eval_mask
 from engine.errors import UserError
 from nets.base import frame_dims
 
@@ -28,7 +28,7 @@ class InferenceNet(nn.Cell):
         self.future = cfg.seq_length - cfg.input_length
         self.seq_length = cfg.seq_length
         self.padding = ms.Tensor(np.zeros((batch_size, self.future, height, width, channel), np.float32))
-        self.mask = ms.Tensor(test_mask(batch_size, cfg.seq_length, cfg.input_length))
+        self.mask = ms.Tensor(eval_mask(batch_size, cfg.seq_length, cfg.input_length))
 
     def construct(self, inputs):
         frames = ops.concat((inputs, self.padding), axis=1)

@@ -71,7 +71,7 @@ def test_parameter_names_follow_thuml_layout():
 def test_test_mode_never_sees_future_frames(ms_context, model_name):
     """With the evaluation mask the predictions must not depend on the ground-truth future."""
     ms = ms_context
-    from data_provider.sampling import test_mask
+    from data_provider.sampling import eval_mask
     from nets.registry import build_model
     cfg = load_config(TINY + [f"--model_name={model_name}"])
     net = build_model(cfg)
@@ -80,7 +80,7 @@ def test_test_mode_never_sees_future_frames(ms_context, model_name):
     frames = rng.random((8, 10, 8, 8, 64)).astype(np.float32)
     changed = frames.copy()
     changed[:, cfg.input_length:] = rng.random(changed[:, cfg.input_length:].shape)
-    mask = ms.Tensor(test_mask(8, cfg.seq_length, cfg.input_length))
+    mask = ms.Tensor(eval_mask(8, cfg.seq_length, cfg.input_length))
     a = net(ms.Tensor(frames), mask).asnumpy()
     b = net(ms.Tensor(changed), mask).asnumpy()
     assert a.shape[1] == (9 if model_name == "convlstm" else 5) and a.shape[2:] == (8, 8, 64)

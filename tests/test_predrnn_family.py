@@ -119,13 +119,13 @@ def tiny_model(model_name, *extra):
 def test_decoupling_loss_matches_numpy(ms_context):
     """PredRNN-V2's extra training term, recomputed from the cell outputs in numpy."""
     ms = ms_context
-    from data_provider.sampling import test_mask
+    from data_provider.sampling import eval_mask
     cfg, net = tiny_model("predrnn_v2", "--num_hidden=8,8", "--decouple_beta=0.5")
     rng = np.random.default_rng(4)
     for p in net.get_parameters():
         p.set_data(ms.Tensor(rng.normal(0, 0.2, p.shape).astype(np.float32)))
     frames = rng.random((8, 6, 8, 8, 64)).astype(np.float32)
-    mask = test_mask(8, 6, 3)
+    mask = eval_mask(8, 6, 3)
     net.set_train(True)
     pred, term = net(ms.Tensor(frames), ms.Tensor(mask))
     net.set_train(False)
@@ -161,15 +161,15 @@ def test_memory_zigzags_from_top_to_bottom(ms_context):
     """The bottom layer at t reads the top layer's memory from t-1: perturbing the top
     layer's weights changes layer 0's next state only through that path."""
     ms = ms_context
-    from data_provider.sampling import test_mask
+    from data_provider.sampling import eval_mask
     cfg, net = tiny_model("predrnn", "--num_hidden=8,4")
     assert net.cell_list[0].conv_m_in.weight.shape == (8, 4, 1, 1)  # top (4) -> bottom (8)
     frames = np.random.default_rng(5).random((8, 6, 8, 8, 64)).astype(np.float32)
     net.set_train(False)
-    before = net(ms.Tensor(frames), ms.Tensor(test_mask(8, 6, 3))).asnumpy()
+    before = net(ms.Tensor(frames), ms.Tensor(eval_mask(8, 6, 3))).asnumpy()
     w = net.cell_list[0].conv_m_in.weight
     w.set_data(ms.Tensor(w.asnumpy() * 3.0))
-    after = net(ms.Tensor(frames), ms.Tensor(test_mask(8, 6, 3))).asnumpy()
+    after = net(ms.Tensor(frames), ms.Tensor(eval_mask(8, 6, 3))).asnumpy()
     np.testing.assert_array_equal(before[:, 0], after[:, 0])  # step 0 reads zero memory
     assert np.abs(before[:, 1:] - after[:, 1:]).max() > 1e-5
 
