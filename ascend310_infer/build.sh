@@ -107,7 +107,7 @@ fi
 # Every folder of the package holding shared libraries goes into the binary's RPATH: the
 # API library loads its dependencies (dnnl, glog, converter, plugins) by soname, and in the
 # official tarball they sit in runtime/third_party/*/ and tools/converter/lib.
-RPATH=$(find "$TOP" -maxdepth 5 -name '*.so*' -type f -printf '%h\n' 2>/dev/null | sort -u | paste -sd ';' -)
+RPATH=$(find "$TOP" -maxdepth 5 -name '*.so*' \( -type f -o -type l \) -printf '%h\n' 2>/dev/null | sort -u | paste -sd ';' -)
 [ -n "$RPATH" ] || RPATH="$LIB_DIR"
 
 # The library's std::string ABI: symbols with __cxx11 mean the new one.

@@ -17,13 +17,18 @@ DEST="${1:-${HOME:-/root}/.cache/stpl/mindspore-lite-$VERSION}"
 DEST="${DEST%/}"
 MARKER="$DEST/.stpl_unpacked"
 
-die() { echo "fetch_mindspore_lite.sh: error: $*" >&2; exit "${2:-1}"; }
+die() { echo "fetch_mindspore_lite.sh: error: $1" >&2; exit "${2:-1}"; }
 
 # Idempotent: the marker is written only after a complete unpack.
 if [ -f "$MARKER" ] && [ -f "$DEST/mindspore_lite/include/api/model.h" ]; then
     echo "mindspore-lite $VERSION already unpacked in $DEST"
     echo "MS_LITE_HOME=$DEST"
     exit 0
+fi
+
+# DEST is replaced wholesale below: refuse a folder that holds anything else.
+if [ -d "$DEST" ] && [ -n "$(ls -A "$DEST" 2>/dev/null)" ] && [ ! -d "$DEST/mindspore_lite" ]; then
+    die "$DEST exists and is not an unpacked mindspore-lite wheel: give a new or empty folder"
 fi
 
 PY="$(command -v python || command -v python3 || true)"
@@ -41,7 +46,7 @@ if ! "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.7 \
     tail -n 15 "$WORK/pip.log" >&2
     die "could not download mindspore-lite==$VERSION from the package index (pip output above); check network access to PyPI or the pip index settings" 3
 fi
-WHEEL="$(ls "$WORK"/wheel/mindspore_lite-"$VERSION"-*.whl 2>/dev/null | head -n 1)"
+WHEEL="$(find "$WORK/wheel" -maxdepth 1 -name "mindspore_lite-$VERSION-*.whl" | head -n 1)"
 [ -n "$WHEEL" ] || die "pip reported success but no mindspore_lite-$VERSION wheel is in $WORK/wheel"
 
 echo "unpacking $(basename "$WHEEL") ..."

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The model zoo's 310 inference flow: preprocess -> runner -> postprocess.
+#
+# usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE] [RUNNER]
+#   MINDIR_PATH      model exported with export.py --file_format=MINDIR --batch_size=1
+#   DATASET_PATH     NEED_PREPROCESS=y: the test MindRecord file (mnist_test.mindrecord);
+#                    NEED_PREPROCESS=n: a folder written by preprocess.py (00_data, 01_label, manifest.json)
+#   NEED_PREPROCESS  y|n
+#   DEVICE_ID        device number
+#   DEVICE_TYPE      Ascend (default) | GPU | CPU
+#   RUNNER           cpp (default: ascend310_infer/out/main, built by ascend310_infer/build.sh
+#                    when missing, which needs MS_LITE_HOME) | python (infer_mindir.py, MindSpore)
+# Environment: CONFIG_ARGS="--config_path=... [--key=value ...]" goes to preprocess.py and
+# postprocess.py (use the config the model was exported with).
+#
+# Like the zoo's script, everything is written to the current directory: preprocess_Result/,
+# result_Files/, time_Result/, build.log, infer.log, acc.log.
+set -u
+
+usage() {
+    [ -n "${1:-}" ] && echo "error: $1" >&2
+    echo "usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE(optional: Ascend|GPU|CPU, default Ascend)] [RUNNER(optional: cpp|python, default cpp)]" >&2
+    echo "  NEED_PREPROCESS=y: DATASET_PATH is the test MindRecord file; n: a preprocess_Result folder from preprocess.py" >&2
+    echo "  CONFIG_ARGS=\"--config_path=...\" (environment) is passed to preprocess.py and postprocess.py" >&2
+    exit 2
+}
+fail() { echo "run_infer_310.sh: $1" >&2; exit "${2:-1}"; }
+
+if [ $# -lt 4 ] || [ $# -gt 6 ]; then
+    usage "expected 4 to 6 arguments, got $#"
+fi
+case "$3" in y|Y) NEED_PREPROCESS=y ;; n|N) NEED_PREPROCESS=n ;; *) usage "NEED_PREPROCESS must be y or n, got '$3'" ;; esac
+[[ "$4" =~ ^[0-9]+$ ]] || usage "DEVICE_ID must be a non-negative integer, got '$4'"
+DEVICE_ID=$4
+DEVICE_TYPE=${5:-Ascend}
+case "$DEVICE_TYPE" in Ascend|GPU|CPU) ;; *) usage "DEVICE_TYPE must be Ascend, GPU or CPU, got '$DEVICE_TYPE'" ;; esac
+RUNNER=${6:-cpp}
+case "$RUNNER" in cpp|python) ;; *) usage "RUNNER must be cpp or python, got '$RUNNER'" ;; esac
+
+# common.sh moves to the repository root and activates .venv; the outputs belong in the
+# caller's directory, so come back to it afterwards.
+PWD_AT_CALL="$PWD"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/common.sh"
+cd "$PWD_AT_CALL" || exit 1
+# realpath -m tidies "./" and "../" for the messages (coreutils; plain abspath otherwise).
+tidy() { realpath -m "$1" 2>/dev/null || abspath "$1"; }
+MODEL=$(tidy "$1")
+DATASET=$(tidy "$2")
+# Word splitting on purpose: CONFIG_ARGS holds several --key=value options.
+read -r -a EXTRA <<<"${CONFIG_ARGS:-}"
+
+[ -f "$MODEL" ] || fail "MINDIR_PATH not found: $MODEL" 2
+export GLOG_v="${GLOG_v:-3}"   # MindSpore / MindSpore Lite: errors only in the logs
+
+# ---- preprocess ----
+if [ "$NEED_PREPROCESS" = y ]; then
+    [ -f "$DATASET" ] || fail "DATASET_PATH (the test MindRecord) not found: $DATASET" 2
+    PRE="$PWD_AT_CALL/preprocess_Result"
+    rm -rf "$PRE"
+    echo "[1/3] preprocess: $DATASET -> $PRE"
+    python "$ROOT/preprocess.py" --test_mindrecord="$DATASET" --result_path="$PRE/" ${EXTRA[@]+"${EXTRA[@]}"} \
+        || fail "preprocess failed (exit $?): see the messages above"
+else
+    PRE="${DATASET%/}"
+    [ -d "$PRE/00_data" ] || fail "DATASET_PATH must be a preprocess_Result folder with 00_data/ when NEED_PREPROCESS=n: $PRE" 2
+    echo "[1/3] preprocess: skipped, using $PRE"
+fi
+DATA_DIR="$PRE/00_data"
+LABEL_DIR="$PRE/01_label"
+
+# ---- inference ----
+RESULT_DIR="$PWD_AT_CALL/result_Files"
+rm -rf "$RESULT_DIR" "$PWD_AT_CALL/time_Result"
+mkdir -p "$RESULT_DIR"
+if [ "$RUNNER" = cpp ]; then
+    APP="$ROOT/ascend310_infer/out/main"
+    if [ ! -x "$APP" ]; then
+        echo "[2/3] building $APP (log: build.log)"
+        bash "$ROOT/ascend310_infer/build.sh" >build.log 2>&1
+        rc=$?
+        if [ $rc -ne 0 ]; then
+            cat build.log >&2
+            fail "building ascend310_infer failed (exit $rc; log: build.log)" "$rc"
+        fi
+    fi
+    echo "[2/3] inference: $APP on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
+    "$APP" --mindir_path="$MODEL" --input0_path="$DATA_DIR" --device_type="$DEVICE_TYPE" \
+        --device_id="$DEVICE_ID" --output_dir="$RESULT_DIR" >infer.log 2>&1
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        grep -E '^(error|hint):|mind ir version' infer.log >&2 || tail -n 20 infer.log >&2
+        fail "inference failed (exit $rc; log: infer.log)"
+    fi
+else
+    echo "[2/3] inference: infer_mindir.py on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
+    python "$ROOT/infer_mindir.py" --mindir_path="$MODEL" --input0_path="$DATA_DIR" \
+        --device_target="$DEVICE_TYPE" --device_id="$DEVICE_ID" --output_dir="$RESULT_DIR" >infer.log 2>&1
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        tail -n 20 infer.log >&2
+        fail "inference failed (exit $rc; log: infer.log)"
+    fi
+fi
+if [ -f time_Result/test_perform_static.txt ]; then
+    cat time_Result/test_perform_static.txt
+else
+    grep -h 'NN inference cost average time' infer.log || true
+fi
+
+# ---- postprocess ----
+echo "[3/3] postprocess: $RESULT_DIR vs $LABEL_DIR -> acc.log"
+rm -f acc.log
+python "$ROOT/postprocess.py" --result_dir="$RESULT_DIR" --label_dir="$LABEL_DIR" ${EXTRA[@]+"${EXTRA[@]}"} >postprocess.log 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then
+    tail -n 20 postprocess.log >&2
+    fail "postprocess failed (exit $rc; log: postprocess.log)"
+fi
+[ -f acc.log ] || fail "postprocess.py finished but wrote no acc.log (log: postprocess.log)"
+head -n 40 acc.log
