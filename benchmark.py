@@ -14,6 +14,7 @@ Speeds depend on the machine: compare them as ratios taken in one run.
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -80,6 +81,8 @@ def measure(model_name, config_path, batch_size, steps, extra):
         times.append(time.perf_counter() - began)
     median = float(np.median(times))
     flops = conv_flops_per_sequence(net, cfg)
+    import resource
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
     return {
         "model": model_name, "config": config_path, "num_hidden": cfg.num_hidden,
         "filter_size": cfg.filter_size, "patch_size": cfg.patch_size, "img_width": cfg.img_width,
@@ -88,6 +91,7 @@ def measure(model_name, config_path, batch_size, steps, extra):
         "batch_size": batch_size, "compile_and_first_step_s": first - median,
         "train_ms_per_step": 1000 * median,
         "train_gflop_per_s": 3 * flops * batch_size / median / 1e9,
+        "peak_rss_gib": peak_rss,
     }
 
 
@@ -103,12 +107,13 @@ def numpy_matmul_gflops(n=2048, repeats=5):
 
 
 def markdown(rows, peak):
-    lines = ["| model | hidden | params | forward GFLOP / sequence | train ms/step (batch {}) | achieved GFLOP/s | compile s |".format(rows[0]["batch_size"]),
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | hidden | params | forward GFLOP / sequence | train ms/step (batch {}) | achieved GFLOP/s "
+             "| compile s | peak RSS GiB |".format(rows[0]["batch_size"]),
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['num_hidden']} | {r['parameters'] / 1e6:.2f} M | "
                      f"{r['forward_gflop_per_sequence']:.1f} | {r['train_ms_per_step']:.0f} | "
-                     f"{r['train_gflop_per_s']:.1f} | {r['compile_and_first_step_s']:.0f} |")
+                     f"{r['train_gflop_per_s']:.1f} | {r['compile_and_first_step_s']:.0f} | {r['peak_rss_gib']:.1f} |")
     lines.append(f"\nnumpy float32 matmul peak in the same run: {peak:.0f} GFLOP/s.")
     return "\n".join(lines)
 
@@ -121,15 +126,26 @@ def main(argv):
     batch_size = int(args.pop("batch_size", 2))
     steps = int(args.pop("steps", 3))
     out = args.pop("out", "bench")
+    one = args.pop("one", "")
     extra = [f"--{k}={v}" for k, v in args.items()] + ["--reverse_input=false"]
     names = list(MODEL_CONFIGS) if models == "all" else models.split(",")
     for name in names:
         if name not in MODEL_CONFIGS:
             raise UserError(f"--models: unknown model {name!r}; known: {', '.join(MODEL_CONFIGS)}")
+    if one:  # child mode: one model per process, so that peak RSS is that model's own
+        print("RESULT " + json.dumps(measure(one, MODEL_CONFIGS[one], batch_size, steps, extra)), flush=True)
+        return
     rows = []
     for name in names:
         print(f"benchmarking {name} ...", flush=True)
-        rows.append(measure(name, MODEL_CONFIGS[name], batch_size, steps, extra))
+        cmd = [sys.executable, os.path.abspath(__file__), f"--one={name}", f"--batch_size={batch_size}",
+               f"--steps={steps}"] + [f"--{k}={v}" for k, v in args.items()]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        result = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not result:
+            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise UserError(f"benchmark of {name} failed (exit {proc.returncode}): {tail}")
+        rows.append(json.loads(result[-1][len("RESULT "):]))
         print(json.dumps(rows[-1]), flush=True)
     peak = numpy_matmul_gflops()
     os.makedirs(out, exist_ok=True)

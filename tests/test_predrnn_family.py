@@ -111,7 +111,9 @@ def test_reference_init_of_predrnn_pp():
 
 
 def tiny_model(model_name, *extra):
+    import mindspore as ms
     from nets.registry import build_model
+    ms.set_seed(0)  # the initial weights; the train masks are seeded by the config
     cfg = load_config(TINY + [f"--model_name={model_name}", "--seq_length=6", "--input_length=3", *extra])
     return cfg, build_model(cfg)
 
@@ -192,6 +194,6 @@ def test_models_train_with_decreasing_loss(ms_context, model_name, extra):
     frames = ms.Tensor(reshape_patch(seqs.astype(np.float32) / 255, 8))
     step = TrainStep(NetWithLoss(net, 6), nn.Adam(net.trainable_params(), cfg.lr))
     step.set_train()
-    losses = [float(step(frames, ms.Tensor(train_mask(i, 8, cfg)[0])).asnumpy()) for i in range(12)]
+    losses = [float(step(frames, ms.Tensor(train_mask(i, 8, cfg)[0])).asnumpy()) for i in range(15)]
     assert all(np.isfinite(losses))
-    assert np.mean(losses[-3:]) < 0.7 * losses[0], losses
+    assert np.mean(losses[-3:]) < 0.75 * np.mean(losses[:3]), losses

@@ -112,7 +112,7 @@ def test_ctrl_c_saves_a_checkpoint(tiny_data, tmp_path):
 
 @pytest.mark.parametrize("model_name, extra", [
     ("convlstm", []),
-    ("predrnn_pp", ["--num_hidden=16,16", "--layer_norm=true", "--lr=0.004"]),
+    ("predrnn", ["--num_hidden=16,16"]),
 ])
 def test_tiny_model_beats_both_baselines(ms_context, tiny_data, tmp_path, model_name, extra):
     from engine.evaluator import evaluate

@@ -1,0 +1,37 @@
+"""benchmark.py: the analytic FLOP count and a run on a tiny configuration."""
+import json
+import subprocess
+import sys
+
+from engine.config import load_config
+from tests.conftest import ROOT, TINY
+
+
+def test_conv_flops_by_hand():
+    from benchmark import conv_flops_per_sequence
+    from nets.registry import build_model
+    cfg = load_config(TINY + ["--num_hidden=16,8"])
+    net = build_model(cfg)
+    hw = 8 * 8
+    per_step = (64 * 64 * 9 + 16 * 64 * 9      # layer 0: conv_x 64 -> 4*16, conv_h 16 -> 64, 3x3
+                + 16 * 32 * 9 + 8 * 32 * 9     # layer 1: conv_x 16 -> 4*8, conv_h 8 -> 32
+                + 8 * 64)                      # conv_last 1x1, 8 -> 64
+    assert conv_flops_per_sequence(net, cfg) == 2 * hw * per_step * (cfg.seq_length - 1)
+    ef = load_config(TINY + ["--model_name=convlstm_ef", "--num_hidden=16"])
+    # encoder: conv_x + conv_h over 5 input frames; forecaster: conv_h only (it reads no
+    # input) and conv_out 1x1 16 -> 64 over 5 future frames
+    hand = 2 * hw * ((64 * 64 * 9 + 16 * 64 * 9) * 5 + (16 * 64 * 9 + 16 * 64) * 5)
+    assert conv_flops_per_sequence(build_model(ef), ef) == hand
+
+
+def test_benchmark_runs_and_writes_json_and_markdown(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmark.py", "--models=convlstm", "--batch_size=1", "--steps=1",
+                           f"--out={tmp_path}", "--num_hidden=8", "--seq_length=4", "--input_length=2",
+                           "--filter_size=3", "--patch_size=8"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    row = report["rows"][0]
+    assert row["model"] == "convlstm" and row["parameters"] > 0 and row["train_ms_per_step"] > 0
+    assert row["peak_rss_gib"] > 0.1 and report["numpy_matmul_gflops"] > 0
+    table = (tmp_path / "benchmark.md").read_text()
+    assert table.startswith("| model |") and "| convlstm |" in table
