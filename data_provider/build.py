@@ -4,6 +4,8 @@
   handwritten digits, or an MNIST IDX file); train and test use disjoint digit images.
 - dataset_path: a folder with seed 000's train.npz/test.npz, mnist_test_seq.npy and/or
   MNIST's train-images-idx3-ubyte[.gz] (generated into sequences), see sources.py.
+- dataset=kth: KTH Actions from its videos or frame folders under dataset_path, written
+  as kth_train.mindrecord / kth_test.mindrecord, see kth.py.
 """
 import os
 
@@ -40,8 +42,17 @@ def _generated(cfg, digits, count, seed):
                              num_digits=cfg.num_digits, seed=seed, chunk_size=_CHUNK)
 
 
+DATASETS = ("mmnist", "kth")
+
+
 def build_mindrecords(cfg, log=print):
-    """Write mindrecord_dir/mnist_train.mindrecord and mnist_test.mindrecord; returns their paths."""
+    """Write mindrecord_dir/mnist_train.mindrecord and mnist_test.mindrecord (kth_*.mindrecord
+    for dataset=kth); returns their paths."""
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"config key 'dataset': unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
+    if cfg.dataset == "kth":
+        from data_provider.kth import build_kth
+        return build_kth(cfg, log=log)
     out_dir = cfg.mindrecord_dir
     train_path = os.path.join(out_dir, TRAIN_NAME)
     test_path = os.path.join(out_dir, TEST_NAME)

@@ -37,12 +37,15 @@ def reverse_sampling_etas(step, cfg):
     return 1.0, 0.0
 
 
-def train_mask(step, batch, cfg):
-    """Mask for training step `step`; returns (mask, probability used in the prediction period)."""
+def train_mask(step, batch, cfg, num_shards=1, shard_id=0):
+    """Mask for training step `step`; returns (mask, probability used in the prediction period).
+
+    In data-parallel training each shard takes its slice of the mask of the global batch,
+    so N workers of batch B draw exactly the coins of one process with batch N*B."""
     rng = np.random.default_rng([int(cfg.seed), int(step), 0x55])
     total, inp = cfg.seq_length, cfg.input_length
     mask = np.ones((batch, total - 1), np.float32)
-    coins = rng.random((batch, total - 1))
+    coins = rng.random((batch * num_shards, total - 1))[shard_id * batch:(shard_id + 1) * batch]
     if cfg.reverse_scheduled_sampling:
         r_eta, eta = reverse_sampling_etas(step, cfg)
         mask[:, 1:inp] = coins[:, 1:inp] < r_eta

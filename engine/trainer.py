@@ -12,6 +12,7 @@ from data_provider.sampling import train_mask
 from engine import checkpoint as ckpt
 from engine.config import parse_int_list, require_file
 from engine.device import init_context
+from engine.distributed import init_cluster
 from engine.errors import UserError
 from engine.interrupt import stop_requested
 from engine.log import RunLog, format_duration, timestamp
@@ -39,7 +40,10 @@ class NetWithLoss(nn.Cell):
 
 
 class TrainStep(nn.Cell):
-    """Forward, backward, optional global-norm clipping, optimizer update; returns the loss."""
+    """Forward, backward, optional global-norm clipping, optimizer update; returns the loss.
+
+    Under data parallelism (engine/distributed.py) the gradients are averaged over the
+    workers before clipping and the update, and the returned loss is the workers' mean."""
 
     def __init__(self, net_with_loss, optimizer, grad_clip=0.0):
         super().__init__(auto_prefix=False)
@@ -48,16 +52,26 @@ class TrainStep(nn.Cell):
         self.weights = optimizer.parameters
         self.grad = ops.GradOperation(get_by_list=True)
         self.grad_clip = float(grad_clip)
+        mode = ms.get_auto_parallel_context("parallel_mode")
+        self.data_parallel = mode in (ms.ParallelMode.DATA_PARALLEL, ms.ParallelMode.HYBRID_PARALLEL)
+        if self.data_parallel:
+            from mindspore.communication import get_group_size
+            self.group_size = get_group_size()
+            self.grad_reducer = nn.DistributedGradReducer(self.weights, True, self.group_size)
+            self.all_reduce = ops.AllReduce()
 
     def construct(self, frames, mask):
         loss = self.network(frames, mask)
         grads = self.grad(self.network, self.weights)(frames, mask)
+        if self.data_parallel:
+            grads = self.grad_reducer(grads)
+            loss = self.all_reduce(loss) / self.group_size
         if self.grad_clip > 0:
             grads = ops.clip_by_global_norm(grads, self.grad_clip)
         return ops.depend(loss, self.optimizer(grads))
 
 
-def learning_rates(cfg):
+def learning_rates(cfg, group_size=1):
     """Per-iteration learning rate for the whole run (warm-up, then the chosen schedule)."""
     n = cfg.max_iterations
     steps = np.arange(n, dtype=np.float64)
@@ -71,6 +85,8 @@ def learning_rates(cfg):
         lr = np.full(n, cfg.lr)
     if cfg.warmup_iters > 0:
         lr = lr * np.minimum(1.0, (steps + 1) / cfg.warmup_iters)
+    if cfg.lr_scale_by_devices:
+        lr = lr * group_size
     return lr.astype(np.float32)
 
 
@@ -103,6 +119,10 @@ def resolve_resume(cfg):
     return value
 
 
+def _silent(*_):
+    pass
+
+
 def param_count(net):
     return int(sum(np.prod(p.shape) for p in net.trainable_params()))
 
@@ -118,12 +138,21 @@ def train(cfg, log=None):
     if cfg.pretrained_model and not resume_path:
         require_file(cfg, "pretrained_model")
     target = init_context(cfg)
-    os.makedirs(cfg.save_dir, exist_ok=True)
-    log = log or RunLog(os.path.join(cfg.save_dir, "train.log"))
+    cluster = init_cluster(cfg)
+    if cluster.is_main:
+        os.makedirs(cfg.save_dir, exist_ok=True)
+        log = log or RunLog(os.path.join(cfg.save_dir, "train.log"))
+    else:  # one log and one set of checkpoints: rank 0's
+        log = _silent
+    global_batch = cfg.batch_size * cluster.size
+    if info["num_samples"] < global_batch:
+        raise UserError(f"config key 'batch_size': the global batch {global_batch} ({cfg.batch_size} x "
+                        f"{cluster.size} workers) is larger than the {info['num_samples']} sequences in "
+                        f"{cfg.train_mindrecord}")
 
     net = build_model(cfg)
     passes = 2 if cfg.reverse_input else 1  # optimizer steps per iteration
-    lr = np.repeat(learning_rates(cfg), passes)
+    lr = np.repeat(learning_rates(cfg, cluster.size), passes)
     optimizer = nn.Adam(net.trainable_params(), learning_rate=ms.Tensor(lr), weight_decay=cfg.weight_decay)
     step_cell = TrainStep(NetWithLoss(net, cfg.seq_length), optimizer, cfg.grad_clip)
     step_cell.set_train()
@@ -141,6 +170,9 @@ def train(cfg, log=None):
     log(f"[{timestamp()}] train {cfg.model_name} on {target} ({cfg.mode}), config {cfg.config_path or 'default_config.yaml'}")
     log(f"  data {cfg.train_mindrecord}: {info['num_samples']} clips of {info['frame_shape']}; "
         f"batch {cfg.batch_size}, seed {cfg.seed}, {param_count(net):,} parameters")
+    if cluster.distributed:
+        log(f"  data parallel over {cluster.size} workers: global batch {global_batch}, "
+            f"lr {'x' + str(cluster.size) if cfg.lr_scale_by_devices else 'as given'}")
     if resume_path:
         log(f"  resumed from {resume_path} at step {start_step}")
     elif cfg.pretrained_model:
@@ -150,7 +182,7 @@ def train(cfg, log=None):
         return {"step": start_step, "loss": None, "checkpoint": resume_path, "history": []}
 
     indices = train_index_stream(info["num_samples"], cfg.batch_size, cfg.seed, start_step,
-                                 cfg.max_iterations - start_step)
+                                 cfg.max_iterations - start_step, num_shards=cluster.size, shard_id=cluster.rank)
     batches = iter_batches(cfg.train_mindrecord, cfg.batch_size, cfg.patch_size, indices,
                            seq_length=cfg.seq_length, num_parallel_workers=cfg.num_parallel_workers)
 
@@ -162,13 +194,15 @@ def train(cfg, log=None):
     history = []  # (step, loss) of this run, for callers and tests
 
     def save(at_step):
+        if not cluster.is_main:
+            return last_ckpt
         return ckpt.save_checkpoint(step_cell, cfg.save_dir, model_prefix(cfg), at_step,
                                     cfg.keep_checkpoint_max, extra={"seed": int(cfg.seed)})
 
     try:
         for frames in batches:
             began = time.perf_counter()
-            mask, eta = train_mask(step, cfg.batch_size, cfg)
+            mask, eta = train_mask(step, cfg.batch_size, cfg, cluster.size, cluster.rank)
             mask_t = ms.Tensor(mask)
             loss = float(step_cell(ms.Tensor(frames), mask_t).asnumpy())
             if cfg.reverse_input:

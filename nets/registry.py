@@ -13,6 +13,7 @@ _MODELS = {
     "predrnn": ("nets.predrnn", "PredRNN"),
     "predrnn_v2": ("nets.predrnn", "PredRNNv2"),
     "predrnn_pp": ("nets.predrnn_pp", "PredRNNpp"),
+    "e3d_lstm": ("nets.e3d_lstm", "E3DLSTM"),
 }
 
 

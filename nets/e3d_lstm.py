@@ -1,0 +1,101 @@
+"""E3D-LSTM (Wang et al., ICLR 2019): a stack of eidetic 3D LSTM cells over a sliding window.
+
+At step t the bottom layer reads the window of the last window_length net inputs
+[x_{t-tau+1}, ..., x_t] (zeros before the first frame), so the states are short clips
+[B, C, tau, H, W]. The next frame is a convolution of the top hidden state with kernel and
+stride (tau, 1, 1), which folds the window into one frame (no bias): as the authors' code
+and OpenSTL. Predictions are frame by frame, T-1 of them, with the base class's input
+schedule (scheduled sampling through the mask), like the PredRNN family.
+
+Eidetic memory: each layer keeps the history of its cell states, [C_init, C_0, ..., C_{t-1}]
+at step t (the initial zero state included, as both references do), in the token layout
+the recall attention reads ([B, n*tau*H*W, C]). The time loop is unrolled statically, so the
+history is a tensor whose length is fixed at every step: one graph serves the whole
+sequence and exports.
+
+Spatiotemporal memory M (`memory_flow`):
+- 'paper' (default): M zigzags as in PredRNN, up through the layers within a step and from
+  the top layer at t-1 to the bottom layer at t.
+- 'released': the authors' TensorFlow code (and OpenSTL) returns from each cell the M it was
+  given, so every layer at every step reads the initial zero M; the new M of a cell still
+  feeds its own output gate and hidden state. Parameters are the same in both modes, so a
+  checkpoint can be evaluated either way.
+"""
+from mindspore import nn, ops
+
+from engine.errors import UserError
+from layers.e3d_lstm_cell import Eidetic3DLSTMCell, history_tokens
+from nets.base import RecurrentPredictor, frame_dims
+
+MEMORY_FLOWS = ("paper", "released")
+
+
+class E3DLSTM(RecurrentPredictor):
+    def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
+                 filter_size=5, window_length=2, temporal_kernel=2, layer_norm=False,
+                 forget_bias=1.0, memory_flow="paper"):
+        super().__init__(seq_length, input_length, frame_channel, height, width)
+        if memory_flow not in MEMORY_FLOWS:
+            raise UserError(f"config key 'e3d_memory': must be paper or released, got {memory_flow!r}")
+        if window_length < 1:
+            raise UserError(f"config key 'window_length': must be >= 1, got {window_length}")
+        if temporal_kernel < 1:
+            raise UserError(f"config key 'temporal_kernel': must be >= 1, got {temporal_kernel}")
+        self.num_hidden = list(num_hidden)
+        self.num_layers = len(self.num_hidden)
+        self.window_length = window_length
+        self.carry_memory = memory_flow == "paper"
+        self.memory_widths = [self.num_hidden[i - 1] for i in range(self.num_layers)]
+        cells = []
+        for i, hidden in enumerate(self.num_hidden):
+            in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
+            cells.append(Eidetic3DLSTMCell(in_channels, hidden, window_length, height, width, filter_size,
+                                           temporal_kernel, layer_norm, forget_bias,
+                                           memory_channels=self.memory_widths[i]))
+        self.cell_list = nn.CellList(cells)
+        self.conv_last = nn.Conv3d(self.num_hidden[-1], frame_channel, (window_length, 1, 1),
+                                   stride=(window_length, 1, 1), pad_mode="valid", has_bias=False)
+
+    @classmethod
+    def from_config(cls, cfg):
+        channel, height, width = frame_dims(cfg)
+        return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
+                   cfg.filter_size, cfg.window_length, cfg.temporal_kernel, cfg.layer_norm,
+                   cfg.forget_bias, cfg.e3d_memory)
+
+    def zeros(self, batch, channels):
+        return ops.zeros((batch, channels, self.window_length, self.height, self.width),
+                         self.conv_last.weight.dtype)
+
+    def init_state(self, batch):
+        previous = ()
+        for _ in range(self.window_length - 1):
+            previous = previous + (ops.zeros((batch, self.frame_channel, self.height, self.width),
+                                             self.conv_last.weight.dtype),)
+        h, c, history = (), (), ()
+        for ch in self.num_hidden:
+            zero = self.zeros(batch, ch)
+            h = h + (zero,)
+            c = c + (zero,)
+            history = history + (history_tokens(zero),)
+        return previous, h, c, self.zeros(batch, self.num_hidden[-1]), history
+
+    def step(self, x, state):
+        previous, h, c, m, history = state
+        batch = x.shape[0]
+        frames = previous + (x,)
+        window = ops.stack(frames, axis=2)  # oldest first: [B, C, tau, H, W]
+        new_h, new_c, new_history = (), (), ()
+        inp = window
+        for i in range(self.num_layers):
+            m_in = m if self.carry_memory else self.zeros(batch, self.memory_widths[i])
+            h_i, c_i, m_out = self.cell_list[i](inp, h[i], c[i], m_in, history[i])
+            if self.carry_memory:
+                m = m_out
+            new_h = new_h + (h_i,)
+            new_c = new_c + (c_i,)
+            new_history = new_history + (ops.concat((history[i], history_tokens(c_i)), axis=1),)
+            inp = h_i
+        frame = self.conv_last(inp)
+        frame = ops.reshape(frame, (batch, self.frame_channel, self.height, self.width))
+        return frame, (frames[1:], new_h, new_c, m, new_history)
