@@ -48,8 +48,9 @@ from engine.errors import UserError
 from engine.log import format_duration
 
 ACTIONS = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
-# thuml's category_2: these videos are short (the person crosses the frame quickly), so
-# clips overlap, starting every 3 frames; the others give disjoint clips.
+# thuml's category_2: clips of these actions start every 3 frames and overlap, the others
+# are disjoint (presumably because the runner is in view for only part of each video, so
+# disjoint clips would be few).
 DENSE_ACTIONS = ("jogging", "running")
 DENSE_STRIDE = 3
 TRAIN_PERSONS = tuple(range(1, 17))
@@ -103,7 +104,15 @@ def find_sources(root, warn, note=None):
     if not os.path.isdir(root):
         raise UserError(f"dataset_path {root}: folder not found")
     folders, videos, empty = {}, {}, {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen = set()
+    # links are followed (people link action folders into place); a link back up the
+    # tree would loop, hence the set of real paths already walked
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames.sort()
         key = _parse_clip_name(os.path.basename(dirpath))
         if key is not None and dirpath != root:
@@ -194,11 +203,22 @@ def resize_frames(frames, size):
     if (h, w) == (size, size):
         return frames.astype(np.uint8, copy=False)
     f = frames.astype(np.float32)
+    # horizontal pass first and a0 * s0 + a1 * s1, as cv2 computes it: the rounded result
+    # then equals round(cv2.resize(...)) exactly (checked on random frames at 128, 64, 16)
     x0, x1, wx = _linear_taps(w, size)
-    f = f[:, :, x0] * (1 - wx) + f[:, :, x1] * wx  # horizontal pass first, as cv2
+    g = np.take(f, x0, axis=2)
+    g *= 1 - wx
+    tmp = np.take(f, x1, axis=2)
+    tmp *= wx
+    g += tmp
     y0, y1, wy = _linear_taps(h, size)
-    f = f[:, y0, :] * (1 - wy)[:, None] + f[:, y1, :] * wy[:, None]
-    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+    out = np.take(g, y0, axis=1)
+    out *= (1 - wy)[:, None]
+    tmp = np.take(g, y1, axis=1)
+    tmp *= wy[:, None]
+    out += tmp
+    np.rint(out, out=out)
+    return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
 def rgb_to_luma(rgb):
@@ -242,7 +262,9 @@ def load_source(source, img_width, warn):
         except (RuntimeError, ValueError, OSError) as e:
             warn(f"{source.path}: cannot decode this video ({_short_reason(e)}); skipped")
             return None
-        return list(range(1, len(grey) + 1)), resize_frames(grey, img_width)
+        # in blocks: a long video as float32 would otherwise cost hundreds of MB at once
+        frames = np.concatenate([resize_frames(grey[i:i + 256], img_width) for i in range(0, len(grey), 256)])
+        return list(range(1, len(grey) + 1)), frames
     numbers, frames = [], []
     for number, path in source.frames:
         if numbers and number == numbers[-1]:
@@ -381,13 +403,14 @@ def build_kth(cfg, log=print):
     def warn(message):
         log(f"warning: {message}")
 
+    log(f"looking for KTH videos and frame folders under {cfg.dataset_path}")
     sources = find_sources(cfg.dataset_path, warn, note=log)
     if not sources:
         raise UserError(f"{cfg.dataset_path}: no KTH data found; looked for videos "
                         f"personNN_ACTION_dS_uncomp.avi and folders personNN_ACTION_dS[_uncomp]/image_NNNN.png|jpg "
                         f"(ACTION: {', '.join(ACTIONS)})")
     kinds = collections.Counter(s.kind for s in sources)
-    log(f"KTH in {cfg.dataset_path}: {kinds['video']} video file(s), {kinds['frames']} frame folder(s); "
+    log(f"found {kinds['video']} video file(s) and {kinds['frames']} frame folder(s); "
         f"frames {cfg.img_width}x{cfg.img_width} grey; train clips of {cfg.seq_length} frames "
         f"(persons 1-16), test clips of {test_length} (persons 17-25)")
     splits = split_sources(sources, warn)
