@@ -95,8 +95,15 @@ def load_into(cell, params, path, what="network", skip=()):
     ms.load_param_into_net(cell, {k: v for k, v in params.items() if k in wanted}, strict_load=True)
 
 
-def load_weights(net, path):
-    """Load a checkpoint's network weights into net (for eval, export, fine-tuning)."""
+def load_weights(net, path, log=print):
+    """Load a checkpoint's network weights into net (for eval, export, fine-tuning).
+
+    A checkpoint of the model zoo's PredRNN++ (recognised by its parameter names) is mapped
+    onto our predrnn_pp by engine/zoo_compat.py; its training step is not ours, so None."""
     params = read_checkpoint(path)
+    from engine import zoo_compat  # only zoo checkpoints need it
+    if zoo_compat.is_zoo_layout(params):
+        zoo_compat.load_zoo_weights(net, params, path, log=log)
+        return None
     load_into(net, params, path)
     return checkpoint_step(params)
