@@ -7,7 +7,8 @@ Each model runs at its Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN
 default_config.yaml). FLOPs are analytic: 2 * multiply-adds of every convolution, counted
 per call at the patch-reshaped frame size, times the calls one sequence makes in an
 inference forward pass (elementwise gate arithmetic is left out: under 2% for these
-models). A training step costs about 3x the forward pass (forward + two backward GEMMs
+models; so is E3D-LSTM's recall attention, whose matmuls grow with the square of the
+sequence length). A training step costs about 3x the forward pass (forward + two backward GEMMs
 per convolution), doubled by reverse_input, which is off while timing.
 Speeds depend on the machine: compare them as ratios taken in one run.
 """
@@ -27,6 +28,7 @@ MODEL_CONFIGS = {
     "predrnn": "configs/predrnn_mmnist.yaml",
     "predrnn_v2": "configs/predrnn_v2_mmnist.yaml",
     "predrnn_pp": "configs/predrnn_pp_mmnist.yaml",
+    "e3d_lstm": "configs/e3d_lstm_mmnist.yaml",
 }
 
 
@@ -49,6 +51,10 @@ def conv_flops_per_sequence(net, cfg):
         if isinstance(cell, nn.Conv2d):
             cout, cin_per_group, kh, kw = cell.weight.shape
             total += 2 * cout * cin_per_group * kh * kw * height * width * conv_calls(name, cfg)
+        elif isinstance(cell, nn.Conv3d):  # E3D-LSTM: 'same' over the window, or a stride that folds it
+            cout, cin_per_group, kt, kh, kw = cell.weight.shape
+            out_t = cfg.window_length // cell.stride[0]
+            total += 2 * cout * cin_per_group * kt * kh * kw * out_t * height * width * conv_calls(name, cfg)
     return total
 
 
