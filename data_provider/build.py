@@ -39,7 +39,8 @@ def _chunks(array):
 
 def _generated(cfg, digits, count, seed):
     return iter_moving_mnist(digits, count, seq_length=cfg.seq_length, image_size=cfg.img_width,
-                             num_digits=cfg.num_digits, seed=seed, chunk_size=_CHUNK)
+                             num_digits=cfg.num_digits, seed=seed, chunk_size=_CHUNK,
+                             stochastic=bool(cfg.get("stochastic_bounce", False)))
 
 
 DATASETS = ("mmnist", "kth")

@@ -4,6 +4,10 @@ Each digit starts at a uniform position in the unit square, moves in a uniform r
 direction at constant speed `step_length` (in units of the free canvas, image_size - digit
 size), reflects off the edges, and digits are combined by elementwise max.
 
+With stochastic=True (Stochastic Moving MNIST, Denton & Fergus 2018 / SRVP), a digit that
+hits a wall leaves it in a new uniformly random direction at the same speed, pointing back
+into the frame; the directions come from the sequence's own generator too.
+
 Sequence i is drawn from its own generator np.random.default_rng([seed, i]), so a sequence
 is the same whatever chunk it is generated in, and any slice of a data set can be rebuilt
 without generating what comes before it.
@@ -23,8 +27,10 @@ def _check_digits(digits):
     return digits
 
 
-def _trajectories(u, seq_length, step_length):
-    """u: uniforms (n, D, 3) as (y, x, direction) -> positions in [0, 1], (n, D, T, 2) as (y, x)."""
+def _trajectories(u, seq_length, step_length, bounce_u=None):
+    """u: uniforms (n, D, 3) as (y, x, direction) -> positions in [0, 1], (n, D, T, 2) as (y, x).
+    bounce_u: None (deterministic reflections) or uniforms (n, D, T), the new direction of a
+    digit that hits a wall at step t."""
     pos = u[..., :2].copy()
     theta = u[..., 2] * (2 * np.pi)
     vel = np.stack([np.sin(theta), np.cos(theta)], axis=-1) * step_length
@@ -37,22 +43,35 @@ def _trajectories(u, seq_length, step_length):
         high = pos >= 1.0
         pos[low] = 0.0
         pos[high] = 1.0
-        vel[low | high] *= -1.0
+        if bounce_u is None:
+            vel[low | high] *= -1.0
+        else:
+            hit = (low | high).any(axis=-1)
+            angle = bounce_u[:, :, t] * (2 * np.pi)
+            fresh = np.stack([np.sin(angle), np.cos(angle)], axis=-1) * step_length
+            vel[hit] = fresh[hit]
+            # whatever the draw, the component across the wall hit must point inwards
+            vel[low] = np.abs(vel[low])
+            vel[high] = -np.abs(vel[high])
         out[:, :, t] = pos
     return out
 
 
-def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length):
+def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length, stochastic=False):
     dh, dw = digits.shape[1:]
     picks = np.empty((n, num_digits), np.int64)
     u = np.empty((n, num_digits, 3))
+    bounce_u = np.empty((n, num_digits, seq_length)) if stochastic else None
     for k, i in enumerate(range(first, first + n)):
         # The draw order (digit picks, then y, x, direction per digit) is part of what makes
-        # a (seed, i) pair reproducible: do not reorder.
+        # a (seed, i) pair reproducible: do not reorder. The bounce directions come last, so
+        # a stochastic sequence starts exactly as its deterministic twin.
         rng = np.random.default_rng([seed, i])
         picks[k] = rng.integers(0, len(digits), num_digits)
         u[k] = rng.random((num_digits, 3))
-    traj = _trajectories(u, seq_length, step_length)
+        if stochastic:
+            bounce_u[k] = rng.random((num_digits, seq_length))
+    traj = _trajectories(u, seq_length, step_length, bounce_u)
     oy = (traj[..., 0] * (image_size - dh)).astype(np.int64)  # (n, D, T)
     ox = (traj[..., 1] * (image_size - dw)).astype(np.int64)
 
@@ -72,8 +91,9 @@ def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step
 
 
 def iter_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_digits=2, seed=0,
-                      step_length=0.1, chunk_size=256):
-    """Yield uint8 arrays (n, seq_length, image_size, image_size, 1), num_sequences in total."""
+                      step_length=0.1, chunk_size=256, stochastic=False):
+    """Yield uint8 arrays (n, seq_length, image_size, image_size, 1), num_sequences in total.
+    stochastic: a new random direction at every bounce (Stochastic Moving MNIST)."""
     digits = _check_digits(digits)
     num_sequences = int(num_sequences)
     if num_sequences < 0 or seq_length < 1 or num_digits < 1 or chunk_size < 1:
@@ -86,14 +106,14 @@ def iter_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_d
                         f"{digits.shape[1]}x{digits.shape[2]}")
     for first in range(0, num_sequences, chunk_size):
         n = min(chunk_size, num_sequences - first)
-        yield _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length)
+        yield _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length, stochastic)
 
 
 def generate_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_digits=2, seed=0,
-                          step_length=0.1, chunk_size=256):
+                          step_length=0.1, chunk_size=256, stochastic=False):
     """All sequences of iter_moving_mnist in one array (meant for small sizes)."""
     chunks = list(iter_moving_mnist(digits, num_sequences, seq_length, image_size, num_digits, seed,
-                                    step_length, chunk_size))
+                                    step_length, chunk_size, stochastic))
     if not chunks:
         return np.zeros((0, seq_length, image_size, image_size, 1), np.uint8)
     return np.concatenate(chunks)

@@ -13,9 +13,19 @@ every gate convolution, gate orders of the reference:
 
 The memory m arriving from the layer below may have another width (memory_channels);
 conv_m maps it to 3C, so layers of different widths stack without projection.
+
+c_input='m' makes conv_c read the memory m instead of c: the CausalLSTMCell of OpenSTL
+v0.3.0 (the code its published Moving MNIST weights were trained with); OpenSTL later
+changed it to c. Only for running such checkpoints.
+
+tanh_impl='ops' keeps MindSpore's tanh kernel: the model zoo's checkpoints were trained and
+are checked against it (tests/test_zoo_checkpoint.py). 'exact' computes 2*sigmoid(2x)-1,
+within 2e-6 of the true tanh where the CPU kernel errs by up to 1e-4, so that converted
+PyTorch checkpoints reproduce PyTorch within 1e-5 (layers/activations.py).
 """
 from mindspore import nn, ops
 
+from layers import activations
 from layers.conv import gate_conv
 
 REFERENCE_INIT = 0.001
@@ -24,8 +34,14 @@ REFERENCE_INIT = 0.001
 class CausalLSTMCell(nn.Cell):
     def __init__(self, in_channels, num_hidden, height, width, filter_size, stride=1,
                  layer_norm=True, forget_bias=1.0, memory_channels=None, output_gate="tanh",
-                 init_scale=REFERENCE_INIT):
+                 init_scale=REFERENCE_INIT, c_input="c", tanh_impl="ops"):
         super().__init__()
+        if tanh_impl not in ("ops", "exact"):
+            raise ValueError(f"tanh_impl must be 'ops' or 'exact', got {tanh_impl!r}")
+        self.exact_tanh = tanh_impl == "exact"
+        if c_input not in ("c", "m"):
+            raise ValueError(f"c_input must be 'c' or 'm', got {c_input!r}")
+        self.c_from_m = c_input == "m"
         if output_gate not in ("tanh", "sigmoid"):
             raise ValueError(f"output_gate must be 'tanh' or 'sigmoid', got {output_gate!r}")
         self.num_hidden = num_hidden
@@ -39,23 +55,26 @@ class CausalLSTMCell(nn.Cell):
 
         self.conv_x = conv(in_channels, 7 * num_hidden)
         self.conv_h = conv(num_hidden, 4 * num_hidden)
-        self.conv_c = conv(num_hidden, 3 * num_hidden)
+        self.conv_c = conv(memory_channels if self.c_from_m else num_hidden, 3 * num_hidden)
         self.conv_m = conv(memory_channels, 3 * num_hidden)
         self.conv_c2m = conv(num_hidden, 4 * num_hidden)
         self.conv_om = conv(num_hidden, num_hidden)
         self.conv_last = gate_conv(2 * num_hidden, num_hidden, 1, has_bias=True, init_scale=init_scale)
 
+    def tanh(self, x):
+        return activations.tanh(x) if self.exact_tanh else ops.tanh(x)
+
     def construct(self, x, h, c, m):
         i_h, g_h, f_h, o_h = ops.split(self.conv_h(h), self.num_hidden, axis=1)
-        i_c, g_c, f_c = ops.split(self.conv_c(c), self.num_hidden, axis=1)
+        i_c, g_c, f_c = ops.split(self.conv_c(m if self.c_from_m else c), self.num_hidden, axis=1)
         i_m, f_m, m_m = ops.split(self.conv_m(m), self.num_hidden, axis=1)
         i_x, g_x, f_x, o_x, i_xp, g_xp, f_xp = ops.split(self.conv_x(x), self.num_hidden, axis=1)
         c_new = (ops.sigmoid(f_x + f_h + f_c + self.forget_bias) * c
-                 + ops.sigmoid(i_x + i_h + i_c) * ops.tanh(g_x + g_h + g_c))
+                 + ops.sigmoid(i_x + i_h + i_c) * self.tanh(g_x + g_h + g_c))
         i_c2, g_c2, f_c2, o_c = ops.split(self.conv_c2m(c_new), self.num_hidden, axis=1)
-        m_new = (ops.sigmoid(f_c2 + f_xp + f_m + self.forget_bias) * ops.tanh(m_m)
-                 + ops.sigmoid(i_c2 + i_xp + i_m) * ops.tanh(g_c2 + g_xp))
+        m_new = (ops.sigmoid(f_c2 + f_xp + f_m + self.forget_bias) * self.tanh(m_m)
+                 + ops.sigmoid(i_c2 + i_xp + i_m) * self.tanh(g_c2 + g_xp))
         gate = o_x + o_h + o_c + self.conv_om(m_new)
-        o = ops.sigmoid(gate) if self.sigmoid_output else ops.tanh(gate)
-        h_new = o * ops.tanh(self.conv_last(ops.concat((c_new, m_new), axis=1)))
+        o = ops.sigmoid(gate) if self.sigmoid_output else self.tanh(gate)
+        h_new = o * self.tanh(self.conv_last(ops.concat((c_new, m_new), axis=1)))
         return h_new, c_new, m_new

@@ -3,9 +3,14 @@
     i, f, g, o = split(conv_x(x) + conv_h(h), 4)
     c' = sigmoid(f + forget_bias) * c + sigmoid(i) * tanh(g)
     h' = sigmoid(o) * tanh(c')
+
+hidden='g' gives h' = sigmoid(o) * tanh(g) instead: the ConvLSTMCell of OpenSTL v0.3.0
+(the code its published Moving MNIST weights were trained with); OpenSTL later changed it
+to tanh(c'). Only for running such checkpoints.
 """
 from mindspore import nn, ops
 
+from layers.activations import tanh
 from layers.conv import gate_conv
 
 
@@ -13,8 +18,11 @@ class ConvLSTMCell(nn.Cell):
     """in_channels=0 builds a cell without input (the forecaster of Shi et al. reads none)."""
 
     def __init__(self, in_channels, num_hidden, height, width, filter_size, stride=1,
-                 layer_norm=False, forget_bias=1.0):
+                 layer_norm=False, forget_bias=1.0, hidden="tanh_c"):
         super().__init__()
+        if hidden not in ("tanh_c", "g"):
+            raise ValueError(f"hidden must be 'tanh_c' or 'g', got {hidden!r}")
+        self.hidden_from_g = hidden == "g"
         self.num_hidden = num_hidden
         self.forget_bias = forget_bias
         self.has_input = in_channels > 0
@@ -27,6 +35,7 @@ class ConvLSTMCell(nn.Cell):
         if self.has_input:
             gates = gates + self.conv_x(x)
         i, f, g, o = ops.split(gates, self.num_hidden, axis=1)
-        c_new = ops.sigmoid(f + self.forget_bias) * c + ops.sigmoid(i) * ops.tanh(g)
-        h_new = ops.sigmoid(o) * ops.tanh(c_new)
+        g = tanh(g)
+        c_new = ops.sigmoid(f + self.forget_bias) * c + ops.sigmoid(i) * g
+        h_new = ops.sigmoid(o) * (g if self.hidden_from_g else tanh(c_new))
         return h_new, c_new

@@ -3,17 +3,20 @@
     p, s = split(conv_x(x) + conv_z(z), 2);  z' = sigmoid(s) * tanh(p) + (1 - sigmoid(s)) * z
 
 Convolutions with bias, weights ~ U(-0.001, 0.001), optional per-channel tensor LayerNorm.
+tanh_impl as in layers/causal_lstm_cell.py ('ops' for the zoo's checkpoints, 'exact' for PyTorch's).
 """
 from mindspore import nn, ops
 
+from layers import activations
 from layers.causal_lstm_cell import REFERENCE_INIT
 from layers.conv import gate_conv
 
 
 class GradientHighwayUnit(nn.Cell):
     def __init__(self, in_channels, num_hidden, height, width, filter_size, stride=1,
-                 layer_norm=True, init_scale=REFERENCE_INIT):
+                 layer_norm=True, init_scale=REFERENCE_INIT, tanh_impl="ops"):
         super().__init__()
+        self.exact_tanh = tanh_impl == "exact"
         self.num_hidden = num_hidden
 
         def conv(cin):
@@ -26,4 +29,5 @@ class GradientHighwayUnit(nn.Cell):
     def construct(self, x, z):
         p, s = ops.split(self.conv_x(x) + self.conv_z(z), self.num_hidden, axis=1)
         gate = ops.sigmoid(s)
-        return gate * ops.tanh(p) + (1.0 - gate) * z
+        p = activations.tanh(p) if self.exact_tanh else ops.tanh(p)
+        return gate * p + (1.0 - gate) * z

@@ -16,6 +16,7 @@ below has another width (memory_channels != num_hidden), a 1x1 convolution witho
 """
 from mindspore import nn, ops
 
+from layers.activations import tanh
 from layers.conv import gate_conv
 
 
@@ -42,11 +43,11 @@ class SpatioTemporalLSTMCell(nn.Cell):
         i_x, f_x, g_x, i_xp, f_xp, g_xp, o_x = ops.split(self.conv_x(x), self.num_hidden, axis=1)
         i_h, f_h, g_h, o_h = ops.split(self.conv_h(h), self.num_hidden, axis=1)
         i_m, f_m, g_m = ops.split(self.conv_m(m), self.num_hidden, axis=1)
-        delta_c = ops.sigmoid(i_x + i_h) * ops.tanh(g_x + g_h)
+        delta_c = ops.sigmoid(i_x + i_h) * tanh(g_x + g_h)
         c_new = ops.sigmoid(f_x + f_h + self.forget_bias) * c + delta_c
-        delta_m = ops.sigmoid(i_xp + i_m) * ops.tanh(g_xp + g_m)
+        delta_m = ops.sigmoid(i_xp + i_m) * tanh(g_xp + g_m)
         m_new = ops.sigmoid(f_xp + f_m + self.forget_bias) * m + delta_m
         mem = ops.concat((c_new, m_new), axis=1)
         o = ops.sigmoid(o_x + o_h + self.conv_o(mem))
-        h_new = o * ops.tanh(self.conv_last(mem))
+        h_new = o * tanh(self.conv_last(mem))
         return h_new, c_new, m_new, delta_c, delta_m

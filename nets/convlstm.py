@@ -17,15 +17,15 @@ from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
 class ConvLSTM(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
-                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0):
+                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, hidden="tanh_c"):
         super().__init__(seq_length, input_length, frame_channel, height, width)
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
         cells = []
-        for i, hidden in enumerate(self.num_hidden):
+        for i, width_i in enumerate(self.num_hidden):
             in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
-            cells.append(ConvLSTMCell(in_channels, hidden, height, width, filter_size, stride,
-                                      layer_norm, forget_bias))
+            cells.append(ConvLSTMCell(in_channels, width_i, height, width, filter_size, stride,
+                                      layer_norm, forget_bias, hidden))
         self.cell_list = nn.CellList(cells)
         self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
 
@@ -33,7 +33,8 @@ class ConvLSTM(RecurrentPredictor):
     def from_config(cls, cfg):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
-                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias)
+                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias,
+                   cfg.get("convlstm_hidden", "tanh_c"))
 
     def init_state(self, batch):
         zeros = zeros_like_layers(batch, self.num_hidden, self.height, self.width)

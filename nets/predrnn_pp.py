@@ -14,7 +14,8 @@ from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
 class PredRNNpp(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
-                 filter_size=5, stride=1, layer_norm=True, forget_bias=1.0, output_gate="tanh"):
+                 filter_size=5, stride=1, layer_norm=True, forget_bias=1.0, output_gate="tanh",
+                 c_input="c", tanh_impl="ops"):
         super().__init__(seq_length, input_length, frame_channel, height, width)
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
@@ -24,18 +25,21 @@ class PredRNNpp(RecurrentPredictor):
             in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
             cells.append(CausalLSTMCell(in_channels, hidden, height, width, filter_size, stride, layer_norm,
                                         forget_bias, memory_channels=self.num_hidden[i - 1],
-                                        output_gate=output_gate))
+                                        output_gate=output_gate, c_input=c_input,
+                                        tanh_impl=tanh_impl))
         self.lstm = nn.CellList(cells)
         if self.use_ghu:
             self.gradient_highway = GradientHighwayUnit(self.num_hidden[0], self.num_hidden[0], height, width,
-                                                        filter_size, stride, layer_norm)
+                                                        filter_size, stride, layer_norm,
+                                                        tanh_impl=tanh_impl)
         self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=True)
 
     @classmethod
     def from_config(cls, cfg):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
-                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.causal_output_gate)
+                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.causal_output_gate,
+                   cfg.get("causal_c_input", "c"), cfg.get("causal_tanh", "ops"))
 
     def init_state(self, batch):
         zeros = zeros_like_layers(batch, self.num_hidden, self.height, self.width)

@@ -1,0 +1,446 @@
+"""PyTorch checkpoints of thuml/predrnn-pytorch and OpenSTL on our nets, without PyTorch.
+
+Reading: a .pth/.ckpt written by torch.save, in the zip format (ARCHIVE/data.pkl plus one
+raw file per storage under ARCHIVE/data/) or the legacy format (magic number, protocol,
+sys_info and the object as consecutive pickles, then the storage keys and, per storage,
+an int64 element count followed by its bytes). The pickles are read by an Unpickler whose
+find_class hands out only our own rebuild functions for the torch names a tensor needs
+and collections.OrderedDict; every other global (an optimizer's or scheduler's class, a
+Lightning hyper-parameter object) becomes an inert placeholder that records its name and
+arguments, so no code from the file runs. Tensors come back as numpy arrays.
+
+Containers: {'net_param': sd} (thuml Model.save), a plain state_dict (OpenSTL's published
+weights, v0.3.0 recorder), {'state_dict': sd, 'optimizer': ..., 'scheduler': ...} (OpenSTL
+v0.3.0 latest.pth) and Lightning's {'state_dict': {'model.<key>': ...}, ...} (OpenSTL's
+current best.ckpt). A 'module.' prefix (DistributedDataParallel) is removed as well.
+
+Mappings (torch Conv2d weights are [out, in, kh, kw] as MindSpore's: no transposes):
+- thuml PredRNN / PredRNN-V2 and OpenSTL PredRNN / PredRNNv2: same names and gate orders as
+  ours; LayerNorm '.1.weight|bias' [kC, H, W] -> '.1.gamma|beta'.
+- OpenSTL ConvLSTM: same names and gate order (i, f, g, o); its cells also hold conv_o and
+  conv_last, which its forward never uses (dropped). Its cell defines _forget_bias = 1.0 and
+  never adds it: forget_bias=0. v0.3.0 computes h' = sigmoid(o) * tanh(g), today's code
+  sigmoid(o) * tanh(c'): convlstm_hidden = g | tanh_c.
+- OpenSTL PredRNN++: cell_list -> lstm, z_concat/x_concat -> conv_z/conv_x; gate blocks
+  reordered to ours (x: i,f,g,i',f',g',o -> i,g,f,o,i',g',f'; h: i,f,g,o -> i,g,f,o;
+  c: i,f,g -> i,g,f; m, c2m, GHU as ours); no conv of theirs has a bias, ours do: zeros.
+  Their cells' conv_o is never used (dropped). v0.3.0 feeds m to conv_c, today's code c:
+  causal_c_input = m | c. OpenSTL cannot build it with layer_norm=1 (the GHU's LayerNorm
+  has the wrong shape), so no LayerNorm tensors are expected.
+"""
+import collections
+import io
+import os
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+
+from engine.errors import UserError
+
+SOURCES = ("thuml", "openstl")
+OPENSTL_CODES = ("v0.3.0", "current")
+SUPPORTED = {
+    "thuml": ("predrnn", "predrnn_v2"),
+    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp"),
+}
+# the config each (source, model) defaults to: their Moving MNIST settings
+DEFAULT_CONFIGS = {
+    ("thuml", "predrnn"): "configs/predrnn_mmnist.yaml",
+    ("thuml", "predrnn_v2"): "configs/predrnn_v2_mmnist.yaml",
+    ("openstl", "convlstm"): "configs/openstl_convlstm_mmnist.yaml",
+    ("openstl", "predrnn"): "configs/openstl_predrnn_mmnist.yaml",
+    ("openstl", "predrnn_v2"): "configs/openstl_predrnn_v2_mmnist.yaml",
+    ("openstl", "predrnn_pp"): "configs/openstl_predrnn_pp_mmnist.yaml",
+}
+
+# ---------------------------------------------------------------- reading torch files
+
+_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
+    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+class _StorageType:
+    def __init__(self, name):
+        self.name = name
+
+    @property
+    def itemsize(self):
+        return 2 if self.name == "BFloat16Storage" else np.dtype(_DTYPES[self.name]).itemsize
+
+    def decode(self, raw):
+        if self.name == "BFloat16Storage":
+            # numpy has no bfloat16: its bits are the high half of a float32
+            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+            return bits.view(np.float32)
+        return np.frombuffer(raw, dtype=np.dtype(_DTYPES[self.name]).newbyteorder("<"))
+
+
+class Opaque:
+    """Stands in for any global the restricted unpickler refuses to import."""
+
+    def __init__(self, qualname, *args, **kwargs):
+        self.qualname = qualname
+        self.args = args
+        self.state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __repr__(self):
+        return f"<not loaded: {self.qualname}>"
+
+
+def _opaque_class(qualname):
+    class _Placeholder(Opaque):
+        def __new__(cls, *args, **kwargs):
+            return object.__new__(cls)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(qualname, *args)
+
+    _Placeholder.__name__ = qualname.rsplit(".", 1)[-1]
+    return _Placeholder
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_ignored):
+    size = tuple(int(s) for s in size)
+    if not size:
+        return storage[offset].copy()
+    itemsize = storage.itemsize
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
+                                           strides=tuple(int(s) * itemsize for s in stride))
+    return np.ascontiguousarray(view)
+
+
+def _rebuild_parameter(data, *_ignored):
+    return data
+
+
+_ALLOWED = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, stream, load_storage):
+        super().__init__(stream)
+        self._load_storage = load_storage
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
+        if module == "torch" and name in _DTYPES:
+            return _StorageType(name)
+        return _opaque_class(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        if not isinstance(pid, tuple) or not pid or pid[0] not in ("storage", b"storage"):
+            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r:.80}")
+        storage_type, key = pid[1], str(pid[2])
+        if not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"storage of unsupported type {storage_type!r}")
+        return self._load_storage(storage_type, key, pid)
+
+
+def _read_zip(path):
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+        if not pkl:
+            raise UserError(f"{path}: a zip file without ARCHIVE/data.pkl, not a torch.save file")
+        prefix = pkl[0][: -len("data.pkl")]
+        if f"{prefix}byteorder" in names and zf.read(f"{prefix}byteorder").strip() != b"little":
+            raise UserError(f"{path}: a big-endian torch file is not supported")
+        cache = {}
+
+        def load_storage(storage_type, key, _pid):
+            if key not in cache:
+                cache[key] = storage_type.decode(zf.read(f"{prefix}data/{key}"))
+            return cache[key]
+
+        return _RestrictedUnpickler(io.BytesIO(zf.read(pkl[0])), load_storage).load()
+
+
+def _read_legacy(path):
+    with open(path, "rb") as f:
+        def plain():
+            return _RestrictedUnpickler(f, None).load()
+
+        if plain() != _LEGACY_MAGIC:
+            raise UserError(f"{path} is neither a zip nor a legacy torch.save file")
+        plain()  # protocol version
+        info = plain()
+        if isinstance(info, dict) and not info.get("little_endian", True):
+            raise UserError(f"{path}: a big-endian torch file is not supported")
+        # storages are placeholders until their bytes, stored after the object, are read
+        pending = {}
+
+        def load_storage(storage_type, key, pid):
+            view = pid[5] if len(pid) > 5 else None
+            if view is not None:
+                raise UserError(f"{path}: storage views of the old torch format are not supported")
+            if key not in pending:
+                pending[key] = (storage_type, np.empty(0, np.uint8), [])
+            holder = _LazyStorage(key)
+            pending[key][2].append(holder)
+            return holder
+
+        obj = _RestrictedUnpickler(f, load_storage).load()
+        keys = _RestrictedUnpickler(f, None).load()
+        data = {}
+        for key in keys:
+            count = struct.unpack("<q", f.read(8))[0]
+            storage_type = pending[str(key)][0] if str(key) in pending else None
+            if storage_type is None:
+                raise UserError(f"{path}: storage {key} is listed but never used")
+            raw = f.read(count * storage_type.itemsize)
+            data[str(key)] = storage_type.decode(raw)
+    return _resolve_lazy(obj, data)
+
+
+class _LazyStorage:
+    def __init__(self, key):
+        self.key = key
+
+
+class _LazyTensor:
+    def __init__(self, storage, args):
+        self.storage, self.args = storage, args
+
+
+def _resolve_lazy(obj, data):
+    if isinstance(obj, _LazyTensor):
+        return _rebuild_tensor(data[obj.storage.key], *obj.args)
+    if isinstance(obj, dict):
+        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = _resolve_lazy(v, data)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve_lazy(v, data) for v in obj)
+    return obj
+
+
+def _lazy_or_real(storage, *args):
+    if isinstance(storage, _LazyStorage):
+        return _LazyTensor(storage, args)
+    return _rebuild_tensor(storage, *args)
+
+
+# the legacy format reads the storage bytes after the object: defer building tensors
+_ALLOWED[("torch._utils", "_rebuild_tensor_v2")] = _lazy_or_real
+_ALLOWED[("torch._utils", "_rebuild_tensor")] = _lazy_or_real
+
+
+def read_torch_file(path):
+    """The object torch.save wrote, with numpy arrays for tensors; nothing else is built."""
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_zip(path)
+        return _read_legacy(path)
+    except UserError:
+        raise
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, IndexError, struct.error,
+            zipfile.BadZipFile) as e:
+        raise UserError(f"{path} is not a readable torch.save file: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+# ---------------------------------------------------------------- containers
+
+def network_state(obj, path="checkpoint"):
+    """(state dict {name: array}, what the container was, 'lightning' | 'v0.3.0' | None)."""
+    kind, origin = "a plain state_dict", "plain"
+    if isinstance(obj, dict) and isinstance(obj.get("net_param"), dict):
+        sd, kind, origin = obj["net_param"], "thuml {'net_param': state_dict}", "thuml"
+    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        sd = obj["state_dict"]
+        if "pytorch-lightning_version" in obj or any(str(k).startswith("model.") for k in sd):
+            kind, origin = "a Lightning checkpoint {'state_dict': {'model.<key>': ...}}", "lightning"
+            sd = {k[len("model."):] if str(k).startswith("model.") else k: v for k, v in sd.items()}
+        else:
+            kind, origin = "OpenSTL v0.3.0 latest.pth {'state_dict', 'optimizer', ...}", "v0.3.0"
+    elif isinstance(obj, dict):
+        sd = obj
+    else:
+        raise UserError(f"{path} holds a {type(obj).__name__}, not a state_dict")
+    out, bad = {}, []
+    for name, value in sd.items():
+        name = str(name)
+        name = name[len("module."):] if name.startswith("module.") else name
+        if isinstance(value, np.ndarray):
+            out[name] = value
+        else:
+            bad.append(f"{name} ({value!r:.60})")
+    if bad:
+        raise UserError(f"{path}: entries of its state_dict are not tensors: {', '.join(bad[:8])}")
+    if not out:
+        raise UserError(f"{path}: no tensors found in {kind}")
+    return out, kind, origin
+
+
+# ---------------------------------------------------------------- mappings
+
+# our gate block k <- their block perm[k] (OpenSTL CausalLSTMCell split orders vs ours)
+_PP_PERMS = {"conv_x": [0, 2, 1, 6, 3, 5, 4], "conv_h": [0, 2, 1, 3], "conv_c": [0, 2, 1],
+             "conv_m": [0, 1, 2], "conv_c2m": [0, 1, 2, 3], "conv_om": [0]}
+
+
+def _permute_blocks(array, perm):
+    blocks = np.split(array, len(perm), axis=0)
+    return np.concatenate([blocks[p] for p in perm], axis=0)
+
+
+def _rule(source, model, name):
+    """(our name, transform or None, reason it is dropped or None) for one of their tensors;
+    our name None when there is no place for it."""
+    parts = name.split(".")
+    ln = {"weight": "gamma", "bias": "beta"}
+    if name == "conv_last.weight":
+        return "conv_last.weight", None, None
+    if model == "predrnn_v2" and name == "adapter.weight":
+        return "adapter.weight", None, None
+    if len(parts) < 3:
+        return None, None, None
+    if model in ("predrnn", "predrnn_v2") and parts[0] == "cell_list":
+        if parts[2:] == ["conv_last", "weight"]:
+            return name, None, None
+        if len(parts) == 5 and parts[2] in ("conv_x", "conv_h", "conv_m", "conv_o"):
+            if parts[3] == "0" and parts[4] == "weight":
+                return name, None, None
+            if parts[3] == "1" and parts[4] in ln:
+                return ".".join(parts[:4] + [ln[parts[4]]]), None, None
+        return None, None, None
+    if model == "convlstm" and parts[0] == "cell_list":
+        if parts[2] in ("conv_o", "conv_last"):
+            return None, None, "its ConvLSTMCell creates conv_o and conv_last but its forward never uses them"
+        if len(parts) == 5 and parts[2] in ("conv_x", "conv_h"):
+            if parts[3] == "0" and parts[4] == "weight":
+                return name, None, None
+            if parts[3] == "1" and parts[4] in ln:
+                return ".".join(parts[:4] + [ln[parts[4]]]), None, None
+        return None, None, None
+    if model == "predrnn_pp":
+        if parts[0] == "cell_list":
+            layer = parts[1]
+            if parts[2] == "conv_o":
+                return None, None, "its CausalLSTMCell creates conv_o but its forward never uses it"
+            if parts[2:] == ["conv_last", "weight"]:
+                return f"lstm.{layer}.conv_last.0.weight", None, None
+            if len(parts) == 5 and parts[2] in _PP_PERMS and parts[3:] == ["0", "weight"]:
+                perm = _PP_PERMS[parts[2]]
+                return f"lstm.{layer}.{parts[2]}.0.weight", (lambda a, p=perm: _permute_blocks(a, p)), None
+            return None, None, None
+        if parts[0] == "gradient_highway" and len(parts) == 4 and parts[2:] == ["0", "weight"]:
+            conv = {"z_concat": "conv_z", "x_concat": "conv_x"}.get(parts[1])
+            if conv:
+                return f"gradient_highway.{conv}.0.weight", None, None
+    return None, None, None
+
+
+def switches(source, model, code):
+    """{config key: value} the net needs to compute what their code computes, with reasons."""
+    out = {}
+    if source == "openstl" and model == "convlstm":
+        out["forget_bias"] = (0.0, "OpenSTL's ConvLSTMCell sets _forget_bias = 1.0 but never adds it")
+        if code == "v0.3.0":
+            out["convlstm_hidden"] = ("g", "OpenSTL v0.3.0's ConvLSTMCell returns h' = sigmoid(o) * tanh(g)")
+        else:
+            out["convlstm_hidden"] = ("tanh_c", "today's OpenSTL ConvLSTMCell returns h' = sigmoid(o) * tanh(c')")
+    if source == "openstl" and model == "predrnn_pp":
+        out["layer_norm"] = (False, "OpenSTL's PredRNN++ cannot be built with layer_norm=1")
+        out["causal_output_gate"] = ("tanh", "OpenSTL's CausalLSTMCell uses a tanh output gate")
+        out["forget_bias"] = (1.0, "OpenSTL's CausalLSTMCell adds forget bias 1.0")
+        out["causal_tanh"] = ("exact", "PyTorch's tanh is exact; MindSpore's CPU kernel errs by up to 1e-4")
+        if code == "v0.3.0":
+            out["causal_c_input"] = ("m", "OpenSTL v0.3.0's CausalLSTMCell computes conv_c(m_t)")
+        else:
+            out["causal_c_input"] = ("c", "today's OpenSTL CausalLSTMCell computes conv_c(c_t)")
+    if source == "thuml" or model in ("predrnn", "predrnn_v2"):
+        out["forget_bias"] = (1.0, "their SpatioTemporalLSTMCell adds forget bias 1.0")
+    return out
+
+
+def describe(sd):
+    """What the tensor shapes say about the network that wrote them."""
+    widths = []
+    while f"cell_list.{len(widths)}.conv_h.0.weight" in sd:
+        widths.append(sd[f"cell_list.{len(widths)}.conv_h.0.weight"].shape[1])
+    if not widths:
+        return "no cell_list.N.conv_h.0.weight tensors"
+    w = sd["cell_list.0.conv_h.0.weight"]
+    parts = [f"num_hidden={','.join(map(str, widths))}", f"filter_size={w.shape[-1]}"]
+    if "cell_list.0.conv_x.0.weight" in sd:
+        parts.append(f"patch_size^2*img_channel={sd['cell_list.0.conv_x.0.weight'].shape[1]}")
+    norm = sd.get("cell_list.0.conv_h.1.weight")
+    parts.append(f"layer_norm={norm is not None}" + (f" (frames {norm.shape[1]}x{norm.shape[2]} after patching)"
+                                                      if norm is not None else ""))
+    return ", ".join(parts)
+
+
+def map_torch_params(source, model, sd, net, path="checkpoint"):
+    """Their state dict -> ({our name: float32 array} for every parameter of net, notes).
+
+    Raises one UserError listing every tensor without a place in net, every parameter of
+    net the checkpoint does not provide, and every shape that differs."""
+    ours = {p.name: tuple(p.shape) for p in net.get_parameters()}
+    mapped, problems, dropped, sources = {}, [], [], {}
+    for name, array in sd.items():
+        target, transform, reason = _rule(source, model, name)
+        if reason is not None:
+            dropped.append(name)
+            continue
+        if target is None:
+            problems.append(f"{name} {tuple(array.shape)}: no counterpart in our {model}")
+            continue
+        if target not in ours:
+            problems.append(f"{name} {tuple(array.shape)} -> {target}: not a parameter of this net "
+                            "(layer_norm or num_hidden differ?)")
+            continue
+        expected = ours[target]
+        if transform is not None:
+            try:
+                array = transform(array)
+            except ValueError:
+                pass  # reported below as a shape mismatch
+        if tuple(array.shape) != expected:
+            problems.append(f"{name} {tuple(array.shape)} -> {target} {expected}: shapes differ")
+            continue
+        mapped[target] = np.ascontiguousarray(array, dtype=np.float32)
+        sources[target] = name
+    # no conv of theirs has a bias; where ours has one, a zero bias computes the same
+    for name, shape in ours.items():
+        if name.endswith(".bias") and name not in mapped and name[:-5] + ".weight" in mapped:
+            mapped[name] = np.zeros(shape, np.float32)
+    for name, shape in ours.items():
+        if name not in mapped:
+            problems.append(f"{name} {shape} of our net: not in the checkpoint")
+    if problems:
+        lines = [f"{source} checkpoint {path} does not fit this {model} (the checkpoint looks like "
+                 f"{describe(sd)}; set num_hidden, filter_size, patch_size, img_channel, img_width, "
+                 f"layer_norm to match):"]
+        lines += [f"  {p}" for p in problems]
+        raise UserError("\n".join(lines))
+    notes = []
+    if dropped:
+        reasons = sorted({_rule(source, model, n)[2] for n in dropped})
+        notes.append(f"dropped {len(dropped)} tensors their forward never reads ({'; '.join(reasons)})")
+    zeros = sorted(n for n in mapped if n not in sources)
+    if zeros:
+        notes.append(f"{len(zeros)} biases of ours set to zero (their convolutions have none)")
+    if model == "predrnn_pp":
+        notes.append("gate blocks reordered: conv_x (i,f,g,i',f',g',o)->(i,g,f,o,i',g',f'), "
+                     "conv_h (i,f,g,o)->(i,g,f,o), conv_c (i,f,g)->(i,g,f)")
+    return mapped, notes
