@@ -12,6 +12,9 @@ model (model_name, num_hidden, patch_size, input_length, seq_length, ...): pass 
 Writes to --infer_dir (default ./infer_output/): pred_00.png ... (one per
 predicted frame), prediction.gif (inputs, then predictions) and prediction.npy
 (float32 [seq_length - input_length, H, W, C] in [0, 1]).
+
+Stochastic models (SRVP) draw --num_samples futures (noise from --seed): the PNGs and the
+GIF show them side by side, prediction.npy is [num_samples, future, H, W, C].
 """
 import os
 
@@ -31,11 +34,12 @@ def _file_input_shape(predictor, source):
 
 def predict_clip(cfg, source, frames, notice=print):
     """frames float32 [input_length, H, W, C] in [0, 1] -> (the predicted future,
-    float32 [seq_length - input_length, H, W, C] clipped to [0, 1]; the Predictor used)."""
+    float32 [seq_length - input_length, H, W, C] clipped to [0, 1], or [num_samples, ...]
+    for a stochastic model with num_samples > 1; the Predictor used)."""
     import numpy as np
     from data_provider.patch import reshape_patch, reshape_patch_back
     from engine.errors import UserError
-    from engine.inference import input_shape, make_predictor
+    from engine.inference import input_shape, make_predictor, sequence_noise
     # one clip: batch 1 builds the smallest graph; exported files keep their own batch
     predictor = make_predictor(cfg, source, 1, notice=notice)
     wanted = input_shape(cfg, 1)[1:]
@@ -44,8 +48,14 @@ def predict_clip(cfg, source, frames, notice=print):
         raise UserError(f"{source} takes inputs of {list(found[1:])} per sample but the config gives {list(wanted)} "
                         f"(input_length, H/p, W/p, p*p*C); pass the --config_path it was exported with")
     patched = reshape_patch(frames[None], cfg.patch_size)
-    out = predictor.predict(patched)[0]
-    return np.clip(reshape_patch_back(out, cfg.patch_size), 0.0, 1.0).astype(np.float32), predictor
+    if not predictor.stochastic:
+        out = reshape_patch_back(predictor.predict(patched)[0], cfg.patch_size)
+    else:
+        draws = [predictor.predict(patched, sequence_noise(cfg, [0], k, predictor.noise_dim))[0]
+                 for k in range(cfg.num_samples)]
+        out = np.stack([reshape_patch_back(d, cfg.patch_size) for d in draws])
+        out = out if cfg.num_samples > 1 else out[0]
+    return np.clip(out, 0.0, 1.0).astype(np.float32), predictor
 
 
 def infer(cfg, output_dir, log=print):
@@ -62,12 +72,14 @@ def infer(cfg, output_dir, log=print):
     pred, predictor = predict_clip(cfg, source, frames, notice=log)
     log(f"model {cfg.model_name} ({predictor.kind}, batch {predictor.batch_size}) on {target}: {source}")
     paths = save_outputs(frames, pred, output_dir, scale=max(1, 128 // cfg.img_width))
-    future, h, w, c = pred.shape
+    future, h, w, c = pred.shape[-4:]
+    lead = f"{pred.shape[0]}, " if pred.ndim == 5 else ""
     names = [os.path.basename(p) for p in paths["png"]]
-    log(f"predicted {future} frames; written to {output_dir}:")
+    log(f"predicted {future} frames" + (f" x {pred.shape[0]} sampled futures (side by side)" if lead else "")
+        + f"; written to {output_dir}:")
     log(f"  {names[0]} .. {names[-1]}" if len(names) > 1 else f"  {names[0]}")
     log(f"  {paths['gif']} ({len(frames)} input + {future} predicted frames)")
-    log(f"  {paths['npy']} (float32 [{future}, {h}, {w}, {c}] in [0, 1])")
+    log(f"  {paths['npy']} (float32 [{lead}{future}, {h}, {w}, {c}] in [0, 1])")
     return {"inputs": frames, "pred": pred, "paths": paths}
 
 

@@ -37,8 +37,8 @@ def _chunks(array):
         yield np.ascontiguousarray(array[start:start + _CHUNK])
 
 
-def _generated(cfg, digits, count, seed):
-    return iter_moving_mnist(digits, count, seq_length=cfg.seq_length, image_size=cfg.img_width,
+def _generated(cfg, digits, count, seed, length=None):
+    return iter_moving_mnist(digits, count, seq_length=length or cfg.seq_length, image_size=cfg.img_width,
                              num_digits=cfg.num_digits, seed=seed, chunk_size=_CHUNK,
                              stochastic=bool(cfg.get("stochastic_bounce", False)))
 
@@ -61,13 +61,17 @@ def build_mindrecords(cfg, log=print):
     if not cfg.dataset_path:
         if cfg.digit_source != "builtin" and not os.path.isfile(cfg.digit_source):
             raise UserError(f"config key 'digit_source': file not found: {cfg.digit_source}")
+        test_length = cfg.test_seq_length or cfg.seq_length
+        if test_length < cfg.seq_length:
+            raise UserError(f"config key 'test_seq_length': {cfg.test_seq_length} must be 0 (= seq_length) "
+                            f"or at least seq_length ({cfg.seq_length})")
         train_digits, test_digits = split_digits(load_digit_source(cfg.digit_source))
         source = "scikit-learn handwritten digits" if cfg.digit_source == "builtin" else cfg.digit_source
         log(f"generating Moving MNIST from {source}: {cfg.num_train_sequences} train + "
-            f"{cfg.num_test_sequences} test sequences of {cfg.seq_length} frames "
+            f"{cfg.num_test_sequences} test sequences of {cfg.seq_length}/{test_length} frames "
             f"{cfg.img_width}x{cfg.img_width}, {cfg.num_digits} digit(s), seed {cfg.seed}")
         plan = {"train": (train_path, _generated(cfg, train_digits, cfg.num_train_sequences, cfg.seed)),
-                "test": (test_path, _generated(cfg, test_digits, cfg.num_test_sequences, cfg.seed + 1))}
+                "test": (test_path, _generated(cfg, test_digits, cfg.num_test_sequences, cfg.seed + 1, test_length))}
     else:
         found = find_sources(cfg.dataset_path)
         plan = {}

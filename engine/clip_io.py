@@ -191,12 +191,27 @@ def input_frames(path, cfg, resize=False, notice=print):
     return _stack(frames, sources, width, resize)
 
 
+def _side_by_side(frames):
+    """[N, T, H, W, C] -> [T, H, N*W + (N-1)*GAP, C]: N clips next to each other."""
+    n, t, h, w, c = frames.shape
+    out = np.full((t, h, n * w + (n - 1) * GAP, c), GAP_VALUE / 255.0, np.float32)
+    for k in range(n):
+        out[:, :, k * (w + GAP):k * (w + GAP) + w] = frames[k]
+    return out
+
+
 def save_outputs(inputs, pred, out_dir, scale=2, duration_ms=200):
     """pred_NN.png (one per predicted frame, at the model's size), prediction.gif (the
     inputs, then the predictions) and prediction.npy (float32 [future, H, W, C]).
+    pred may be [N, future, H, W, C] (sampled futures): pictures show them side by side.
     Returns the written paths by kind."""
     os.makedirs(out_dir, exist_ok=True)
     pred = np.clip(np.asarray(pred, np.float32), 0.0, 1.0)
+    npy_pred = pred
+    if pred.ndim == 5:
+        n = len(pred)
+        pred = _side_by_side(pred)
+        inputs = _side_by_side(np.repeat(np.asarray(inputs, np.float32)[None], n, axis=0))
     pred8 = to_uint8(pred)
     digits = max(2, len(str(len(pred) - 1)))
     pngs = []
@@ -205,7 +220,7 @@ def save_outputs(inputs, pred, out_dir, scale=2, duration_ms=200):
         path = os.path.join(out_dir, f"pred_{i:0{digits}d}.png")
         pngs.append(_save_atomic(path, lambda f, image=image: image.save(f, format="PNG")))
     gif = save_sequence_gif(inputs, pred, os.path.join(out_dir, "prediction.gif"), scale, duration_ms)
-    npy = _save_atomic(os.path.join(out_dir, "prediction.npy"), lambda f: np.save(f, pred))
+    npy = _save_atomic(os.path.join(out_dir, "prediction.npy"), lambda f: np.save(f, npy_pred))
     return {"png": pngs, "gif": gif, "npy": npy}
 
 

@@ -184,6 +184,8 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.causal_output_gate in ("tanh", "sigmoid"), "causal_output_gate",
              f"must be tanh or sigmoid, got {cfg.causal_output_gate!r}")
     _require(cfg.decouple_beta >= 0, "decouple_beta", f"must be >= 0, got {cfg.decouple_beta}")
+    _require(cfg.num_samples >= 1, "num_samples", f"must be >= 1, got {cfg.num_samples}")
+    _require(cfg.archi in ("dcgan", "vgg"), "archi", f"must be dcgan or vgg, got {cfg.archi!r}")
     if not needs_model:
         return
     from nets.registry import model_names  # late import: the registry imports mindspore

@@ -13,22 +13,36 @@ from engine.config import require_file
 from engine.device import init_context
 from engine.errors import UserError
 from engine.log import RunLog, format_duration, timestamp
-from engine.inference import make_predictor
-from engine.metrics import FrameMetrics, all_black_baseline, copy_last_baseline, format_comparison, format_report
+from engine.inference import make_predictor, sequence_noise
+from engine.metrics import (FrameMetrics, SampleMetrics, all_black_baseline, copy_last_baseline, format_comparison,
+                            format_report, format_sample_report)
 from engine.trainer import check_data_fits
 from engine.visualize import save_gif, save_strip_png
 
 
-def predict_batches(predictor, cfg, dataset_path, max_sequences=0):
-    """Yield (inputs+truth frames [B,T,H,W,C], predicted future [B,T-input,H,W,C]) in [0,1]."""
+def predict_batches(predictor, cfg, dataset_path, max_sequences=0, num_samples=1):
+    """Yield (inputs+truth frames [B,T,H,W,C], predicted future [B,T-input,H,W,C]) in [0,1];
+    for a stochastic model with num_samples > 1 the prediction is [N, B, T-input, H, W, C],
+    sample k of test sequence i drawn with the noise sequence_noise(cfg, [i], k)."""
     info = check_data_fits(cfg, dataset_path, "test_mindrecord")
     total = info["num_samples"] if max_sequences <= 0 else min(max_sequences, info["num_samples"])
     dataset = create_dataset(dataset_path, cfg.eval_batch_size, cfg.patch_size, indices=np.arange(total),
                              drop_remainder=False, seq_length=cfg.seq_length,
                              num_parallel_workers=cfg.num_parallel_workers)
+    seen = 0
     for (frames,) in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
-        pred = predictor.predict(frames[:, :cfg.input_length])
-        yield reshape_patch_back(frames, cfg.patch_size), reshape_patch_back(pred, cfg.patch_size)
+        inputs = frames[:, :cfg.input_length]
+        if not predictor.stochastic:
+            pred = reshape_patch_back(predictor.predict(inputs), cfg.patch_size)
+        else:
+            index = range(seen, seen + len(frames))
+            draws = [predictor.predict(inputs, sequence_noise(cfg, index, k, predictor.noise_dim))
+                     for k in range(num_samples)]
+            pred = np.stack([reshape_patch_back(d, cfg.patch_size) for d in draws])
+            if num_samples == 1:
+                pred = pred[0]
+        seen += len(frames)
+        yield reshape_patch_back(frames, cfg.patch_size), pred
 
 
 def resolve_latest(cfg):
@@ -53,15 +67,26 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
     predictor = make_predictor(cfg, source, cfg.eval_batch_size, notice=log)
     log(f"[{timestamp()}] eval {cfg.model_name} ({predictor.kind}, batch {predictor.batch_size}) on {target}: "
         f"{source}, data {cfg.test_mindrecord}")
+    num_samples = cfg.num_samples
+    if num_samples > 1 and not predictor.stochastic:
+        log(f"notice: {cfg.model_name} is deterministic; num_samples={num_samples} ignored")
+        num_samples = 1
+    if predictor.stochastic:
+        log(f"stochastic model: {num_samples} sampled future(s) per sequence"
+            + ("; the table's 'model' column scores the mean of the samples" if num_samples > 1 else ""))
 
     metrics = {"model": FrameMetrics(), "copy-last": FrameMetrics(), "all-black": FrameMetrics()}
+    samples = SampleMetrics() if num_samples > 1 else None
     future = cfg.seq_length - cfg.input_length
     saved = 0
     began = time.perf_counter()
     last_report = began
     seen = 0
-    for frames, pred in predict_batches(predictor, cfg, cfg.test_mindrecord, cfg.eval_max_sequences):
+    for frames, pred in predict_batches(predictor, cfg, cfg.test_mindrecord, cfg.eval_max_sequences, num_samples):
         inputs, truth = frames[:, :cfg.input_length], frames[:, cfg.input_length:cfg.seq_length]
+        if samples is not None:
+            samples.update(pred, truth)
+            pred = pred.mean(axis=0)  # the mean prediction: comparable with deterministic models' MSE
         metrics["model"].update(pred, truth)
         metrics["copy-last"].update(copy_last_baseline(inputs, future), truth)
         metrics["all-black"].update(all_black_baseline(truth.shape), truth)
@@ -82,10 +107,16 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
     log(format_report(summaries["model"]))
     log("")
     log(format_comparison(summaries))
+    if samples is not None:
+        log("")
+        log(format_sample_report(samples.summary()))
     if saved:
         log(f"prediction pictures (inputs / truth / prediction): {os.path.join(cfg.eval_dir, 'predictions')}")
     out = {"model_name": cfg.model_name, "model_file": source, "backend": predictor.kind,
            "test_mindrecord": cfg.test_mindrecord, "num_sequences": seen, "metrics": summaries}
+    if samples is not None:
+        out["num_samples"] = num_samples
+        out["samples"] = samples.summary()
     path = os.path.join(cfg.eval_dir, os.path.splitext(log_name)[0].replace("log", "metrics", 1) + ".json")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

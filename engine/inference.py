@@ -7,6 +7,11 @@ float32 [B, input_length, H/p, W/p, p*p*C], and returns the predicted frames
 [B, seq_length - input_length, H/p, W/p, p*p*C]. Inside, the frames are padded with zeros
 to seq_length and the evaluation mask is a constant: with it the future frames are never
 read, so one graph per batch size serves every model in the registry.
+
+Stochastic models (nets/registry.STOCHASTIC: SRVP) take a second input, the noise
+float32 [B, seq_length, noise_dim] ~ N(0, I), so that the same noise gives the same future
+in MindSpore, MINDIR and ONNX Runtime. Predictors draw it per sequence from
+(seed, sequence index, draw index) unless it is given (sequence_noise).
 """
 import os
 
@@ -38,17 +43,42 @@ class InferenceNet(nn.Cell):
         return out[:, start:]
 
 
+class StochasticInferenceNet(InferenceNet):
+    """(inputs, noise [B, seq_length, noise_dim]) -> future: the sampling path of a
+    stochastic model with its noise as an explicit input."""
+
+    def construct(self, inputs, noise):
+        frames = ops.concat((inputs, self.padding), axis=1)
+        out = self.net.sample(frames, noise)
+        start = out.shape[1] - self.future
+        return out[:, start:]
+
+
 def input_shape(cfg, batch_size):
     channel, height, width = frame_dims(cfg)
     return (batch_size, cfg.input_length, height, width, channel)
 
 
-def build_inference_net(cfg, checkpoint, batch_size):
+def sequence_noise(cfg, indices, draw, noise_dim):
+    """N(0, I) noise [len(indices), seq_length, noise_dim] for the given test-sequence indices
+    and draw number: a function of (seed, index, draw) only, so a sequence gets the same
+    futures whatever the batch size or runtime."""
+    shape = (cfg.seq_length, noise_dim)
+    return np.stack([np.random.default_rng((int(cfg.seed), int(i), int(draw))).standard_normal(shape)
+                     for i in indices]).astype(np.float32)
+
+
+def build_inference_net(cfg, checkpoint, batch_size, onnx=False):
     from engine.checkpoint import load_weights
-    from nets.registry import build_model
+    from nets.registry import build_model, is_stochastic
     net = build_model(cfg)
     load_weights(net, checkpoint)
-    return InferenceNet(net, cfg, batch_size)
+    if not is_stochastic(cfg.model_name):
+        return InferenceNet(net, cfg, batch_size)
+    if onnx:  # MindSpore's ONNX export has no ConvTranspose: the same maths from pad + conv
+        from layers.srvp_blocks import replace_transposed_convs
+        replace_transposed_convs(net)
+    return StochasticInferenceNet(net, cfg, batch_size)
 
 
 FORMAT_SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
@@ -61,44 +91,69 @@ def export_model(cfg, checkpoint, file_format, batch_size, file_name, device_tar
     if file_format == "AIR" and device_target != "Ascend":
         raise UserError(f"file_format=AIR needs an Ascend device (MindSpore exports AIR only with the Ascend "
                         f"backend); this run is on {device_target}. Use MINDIR or ONNX here")
-    net = build_inference_net(cfg, checkpoint, batch_size)
-    dummy = ms.Tensor(np.zeros(input_shape(cfg, batch_size), np.float32))
+    net = build_inference_net(cfg, checkpoint, batch_size, onnx=file_format == "ONNX")
+    dummy = (ms.Tensor(np.zeros(input_shape(cfg, batch_size), np.float32)),)
+    if isinstance(net, StochasticInferenceNet):
+        dummy += (ms.Tensor(np.zeros((batch_size, cfg.seq_length, net.net.noise_dim), np.float32)),)
     base = file_name[:-len(FORMAT_SUFFIX[file_format])] if file_name.lower().endswith(FORMAT_SUFFIX[file_format]) else file_name
     directory = os.path.dirname(os.path.abspath(base))
     os.makedirs(directory, exist_ok=True)
-    ms.export(net, dummy, file_name=base, file_format=file_format)
+    ms.export(net, *dummy, file_name=base, file_format=file_format)
     path = base + FORMAT_SUFFIX[file_format]
     if not os.path.isfile(path):
         raise UserError(f"export wrote no {path}")
     return path
 
 
+def _pad_batch(part, batch_size):
+    n = len(part)
+    if n == batch_size:
+        return part
+    return np.concatenate([part, np.zeros((batch_size - n,) + part.shape[1:], np.float32)])
+
+
 class Predictor:
-    """predict(inputs) -> predicted future, numpy float32, patched layout, for any batch size:
-    batches are cut or zero-padded to the batch size the backend was built for."""
+    """predict(inputs[, noise]) -> predicted future, numpy float32, patched layout, for any
+    batch size: batches are cut or zero-padded to the batch size the backend was built for.
+    noise_dim is None for deterministic models; for stochastic ones predict() draws the
+    noise of each sequence (sequence_noise, counting the sequences it has seen, draw 0)
+    unless it is given."""
 
     kind = "checkpoint"
+    noise_dim = None
 
     def __init__(self, cfg, batch_size):
         self.cfg = cfg
         self.batch_size = batch_size
+        self.sequences_seen = 0
 
-    def _run(self, inputs):
+    @property
+    def stochastic(self):
+        return self.noise_dim is not None
+
+    def _run(self, inputs, noise):
         raise NotImplementedError
 
-    def predict(self, inputs):
+    def predict(self, inputs, noise=None):
         inputs = np.ascontiguousarray(inputs, np.float32)
         expected = input_shape(self.cfg, self.batch_size)[1:]
         if tuple(inputs.shape[1:]) != expected:
             raise UserError(f"inputs of shape {tuple(inputs.shape[1:])} per sample do not fit the model, "
                             f"which takes {expected} (input_length, H/p, W/p, p*p*C)")
+        if self.stochastic:
+            if noise is None:
+                noise = sequence_noise(self.cfg, range(self.sequences_seen, self.sequences_seen + len(inputs)), 0,
+                                       self.noise_dim)
+            noise = np.ascontiguousarray(noise, np.float32)
+            want = (len(inputs), self.cfg.seq_length, self.noise_dim)
+            if noise.shape != want:
+                raise UserError(f"noise of shape {noise.shape} does not fit the model, which takes {want}")
+        self.sequences_seen += len(inputs)
         outs = []
         for start in range(0, len(inputs), self.batch_size):
             part = inputs[start:start + self.batch_size]
-            n = len(part)
-            if n < self.batch_size:
-                part = np.concatenate([part, np.zeros((self.batch_size - n,) + part.shape[1:], np.float32)])
-            outs.append(self._run(part)[:n])
+            part_noise = None if noise is None else _pad_batch(noise[start:start + self.batch_size], self.batch_size)
+            outs.append(self._run(_pad_batch(part, self.batch_size), part_noise)[:len(part)])
         return np.concatenate(outs)
 
 
@@ -106,19 +161,28 @@ class CheckpointPredictor(Predictor):
     def __init__(self, cfg, checkpoint, batch_size):
         super().__init__(cfg, batch_size)
         self.net = build_inference_net(cfg, checkpoint, batch_size)
+        if isinstance(self.net, StochasticInferenceNet):
+            self.noise_dim = self.net.net.noise_dim
 
-    def _run(self, inputs):
-        return self.net(ms.Tensor(inputs)).asnumpy()
+    def _run(self, inputs, noise):
+        if noise is None:
+            return self.net(ms.Tensor(inputs)).asnumpy()
+        return self.net(ms.Tensor(inputs), ms.Tensor(noise)).asnumpy()
+
+
+def mindir_input_shapes(path):
+    """The input shapes recorded in a MINDIR file (None if it cannot be read): the exported
+    batch size is fixed in the file; a second input is a stochastic model's noise."""
+    try:
+        proto = ms.load_mindir(path)  # deprecated since 2.5 but the one reader of the proto
+        return [tuple(int(d) for d in inp.tensor[0].dims) for inp in proto.graph.input]
+    except Exception:
+        return None
 
 
 def mindir_input_shape(path):
-    """The first input's shape recorded in a MINDIR file (None if it cannot be read):
-    the exported batch size is fixed in the file."""
-    try:
-        proto = ms.load_mindir(path)  # deprecated since 2.5 but the one reader of the proto
-        return tuple(int(d) for d in proto.graph.input[0].tensor[0].dims)
-    except Exception:
-        return None
+    shapes = mindir_input_shapes(path)
+    return shapes[0] if shapes else None
 
 
 class MindIRPredictor(Predictor):
@@ -131,11 +195,15 @@ class MindIRPredictor(Predictor):
             self.graph = nn.GraphCell(ms.load(path))
         except Exception as e:
             raise UserError(f"{path} is not a loadable MINDIR file: {str(e).splitlines()[0][:200]}") from None
-        shape = mindir_input_shape(path)
-        super().__init__(cfg, shape[0] if shape else (batch_size or 1))
+        shapes = mindir_input_shapes(path) or []
+        super().__init__(cfg, shapes[0][0] if shapes else (batch_size or 1))
+        if len(shapes) > 1:
+            self.noise_dim = shapes[1][-1]
 
-    def _run(self, inputs):
-        return self.graph(ms.Tensor(inputs)).asnumpy()
+    def _run(self, inputs, noise):
+        if noise is None:
+            return self.graph(ms.Tensor(inputs)).asnumpy()
+        return self.graph(ms.Tensor(inputs), ms.Tensor(noise)).asnumpy()
 
 
 class OnnxPredictor(Predictor):
@@ -160,13 +228,19 @@ class OnnxPredictor(Predictor):
         self.providers = self.session.get_providers()
         if "CUDAExecutionProvider" in wanted and "CUDAExecutionProvider" not in self.providers:
             notice("notice: CUDA is not usable by onnxruntime here; running on CPUExecutionProvider")
-        meta = self.session.get_inputs()[0]
-        self.input_name = meta.name
-        batch = meta.shape[0] if isinstance(meta.shape[0], int) else 1
+        metas = self.session.get_inputs()
+        self.input_name = metas[0].name
+        batch = metas[0].shape[0] if isinstance(metas[0].shape[0], int) else 1
         super().__init__(cfg, batch)
+        if len(metas) > 1:
+            self.noise_name = metas[1].name
+            self.noise_dim = int(metas[1].shape[-1])
 
-    def _run(self, inputs):
-        return self.session.run(None, {self.input_name: inputs})[0]
+    def _run(self, inputs, noise):
+        feed = {self.input_name: inputs}
+        if noise is not None:
+            feed[self.noise_name] = noise
+        return self.session.run(None, feed)[0]
 
 
 def make_predictor(cfg, source, batch_size, notice=print):

@@ -290,6 +290,82 @@ class FrameMetrics:
         return out
 
 
+SAMPLE_METRICS = ('psnr', 'ssim', 'mse')
+_HIGHER_IS_BETTER = {'psnr': True, 'ssim': True, 'mse': False}
+
+
+class SampleMetrics:
+    """Best / mean / worst over several sampled futures per sequence (stochastic models).
+
+    The protocol of seed 004 (SRVP's test.py): for each test sequence and each metric, the
+    best (worst) sample is the one whose metric averaged over the predicted frames is the
+    best (worst); its per-frame values are kept, then averaged over sequences. 'mean' is
+    the metric averaged over the samples. Metrics follow this module's conventions (PSNR
+    and SSIM on 8-bit frames, MSE summed per frame), not SRVP's (PSNR on [0, 1] floats,
+    Gaussian-window SSIM).
+    """
+
+    def __init__(self):
+        self._sums = None
+        self._count = 0
+        self.num_samples = 0
+
+    def update(self, preds, true):
+        """preds [N, B, T, H, W, C] (N samples of the same B sequences), true [B, T, H, W, C]."""
+        preds = np.asarray(preds)
+        if preds.ndim != np.ndim(true) + 1:
+            raise ValueError('preds must be [N, B, T, H, W, C] for truth %s, got %s' % (np.shape(true), preds.shape))
+        per = [compute_frame_metrics(p, true, names=SAMPLE_METRICS) for p in preds]
+        b, t = per[0]['mse'].shape
+        if self._sums is None:
+            self._sums = {k: {kind: np.zeros(t) for kind in ('best', 'mean', 'worst')} for k in SAMPLE_METRICS}
+            self.num_samples = len(preds)
+        rows = np.arange(b)
+        for k in SAMPLE_METRICS:
+            values = np.stack([v[k] for v in per])  # [N, B, T]
+            avg = values.mean(axis=2)
+            best = avg.argmax(0) if _HIGHER_IS_BETTER[k] else avg.argmin(0)
+            worst = avg.argmin(0) if _HIGHER_IS_BETTER[k] else avg.argmax(0)
+            self._sums[k]['best'] += values[best, rows].sum(axis=0)
+            self._sums[k]['worst'] += values[worst, rows].sum(axis=0)
+            self._sums[k]['mean'] += values.mean(axis=0).sum(axis=0)
+        self._count += b
+
+    def summary(self):
+        """{metric: {'best'|'mean'|'worst': {'per_frame': [...], 'mean': float}},
+        'num_samples': N, 'num_sequences': B}."""
+        if not self._count:
+            raise ValueError('no batches were given to SampleMetrics.update')
+        out = {}
+        for k in SAMPLE_METRICS:
+            out[k] = {}
+            for kind, sums in self._sums[k].items():
+                per_frame = sums / self._count
+                out[k][kind] = {'per_frame': [float(v) for v in per_frame], 'mean': float(per_frame.mean())}
+        out['num_samples'] = int(self.num_samples)
+        out['num_sequences'] = int(self._count)
+        return out
+
+
+def format_sample_report(summary):
+    """Per predicted frame: best / mean / worst PSNR and SSIM over the samples, then the means."""
+    n = len(summary['psnr']['best']['per_frame'])
+    head = 'frame | %s | %s' % ('PSNR best / mean / worst'.center(26), 'SSIM best / mean / worst'.center(26))
+    lines = ['%d samples per sequence, %d sequences (best/worst: the sample with the best/worst '
+             'frame-averaged value per sequence)' % (summary['num_samples'], summary['num_sequences']),
+             head, '-' * len(head)]
+
+    def row(label, get):
+        p = ' '.join('%8.4f' % get(summary['psnr'][kind]) for kind in ('best', 'mean', 'worst'))
+        s = ' '.join('%8.6f' % get(summary['ssim'][kind]) for kind in ('best', 'mean', 'worst'))
+        return '%5s | %26s | %26s' % (label, p, s)
+    for i in range(n):
+        lines.append(row(str(i + 1), lambda m, i=i: m['per_frame'][i]))
+    lines.append('-' * len(head))
+    lines.append(row('mean', lambda m: m['mean']))
+    return '\n'.join(lines)
+
+
 def summarize(pred, true):
     """One-shot summary of a whole set of predictions, same dict as FrameMetrics.summary."""
     m = FrameMetrics()

@@ -88,6 +88,9 @@ def run_python(mindir_path, input_dir, output_dir, log=print):
     from engine.inference import MindIRPredictor
     manifest = read_manifest(input_dir)
     predictor = MindIRPredictor(None, mindir_path, batch_size=1)
+    if predictor.stochastic:
+        raise UserError(f"{mindir_path} is a stochastic model (a second, noise input): the 310 protocol feeds one "
+                        f"input; evaluate it with eval.py --pretrained_model={mindir_path}")
     os.makedirs(output_dir, exist_ok=True)
     files = sorted(f for f in os.listdir(input_dir) if f.endswith(".bin"))
     if not files:
@@ -96,7 +99,7 @@ def run_python(mindir_path, input_dir, output_dir, log=print):
     for name in files:
         inputs = read_bin(os.path.join(input_dir, name), manifest["input_shape"])
         began = time.perf_counter()
-        out = predictor._run(inputs)
+        out = predictor._run(inputs, None)
         times.append(time.perf_counter() - began)
         _write_bin(os.path.join(output_dir, name[:-4] + "_0.bin"), out)
     log(f"NN inference cost average time: {1000 * float(np.mean(times)):.3f} ms of infer_count {len(files)}")

@@ -4,12 +4,21 @@ reparameterised sampling, closed-form KL terms, MLPs, an LSTM cell, and the DCGA
 
 Gaussians are parameterised as (mean, softplus(raw) + eps) as in the reference code: the
 softplus keeps the scale positive without the exploding gradients of exp(log_sigma).
+
+Layouts follow edouardelasalles/srvp module/conv.py: every block is conv -> BatchNorm ->
+activation, convolutions without bias, the encoder's last block ends in BatchNorm + tanh,
+the decoder's last (transposed) convolution has no bias and a sigmoid follows. Weights
+start as the reference's init: N(0, 0.02) for (transposed) convolutions and N(1, 0.02)
+for BatchNorm scales, orthogonal with gain res_gain for the dynamics MLP.
 """
 import math
 
+import numpy as np
+import mindspore as ms
 from mindspore import nn, ops
+from mindspore.common.initializer import Normal, Orthogonal
 
-SCALE_EPS = 1e-4  # floor on every standard deviation: keeps log(scale) and 1/scale finite
+SCALE_EPS = 1e-8  # the reference's floor on every standard deviation (utils.make_normal_from_raw_params)
 
 
 def split_gaussian(params):
@@ -46,12 +55,14 @@ def gaussian_nll(x_hat, x, scale):
 class MLP(nn.Cell):
     """n_layers Dense layers, ReLU between them and none at the output."""
 
-    def __init__(self, n_in, n_hidden, n_out, n_layers):
+    def __init__(self, n_in, n_hidden, n_out, n_layers, orthogonal_gain=None):
         super().__init__()
         sizes = [n_in] + [n_hidden] * (n_layers - 1) + [n_out]
+        # orthogonal_gain: the reference's init of the residual function (zero biases)
+        init = {} if orthogonal_gain is None else {"weight_init": Orthogonal(orthogonal_gain), "bias_init": "zeros"}
         layers = []
         for i in range(n_layers):
-            layers.append(nn.Dense(sizes[i], sizes[i + 1]))
+            layers.append(nn.Dense(sizes[i], sizes[i + 1], **init))
             if i < n_layers - 1:
                 layers.append(nn.ReLU())
         self.body = nn.SequentialCell(layers)
@@ -81,67 +92,171 @@ class LSTMCell(nn.Cell):
         return h, c
 
 
-def _down(cin, cout, bn=True):
-    layers = [nn.Conv2d(cin, cout, 4, 2, pad_mode="pad", padding=1, has_bias=not bn)]
+def _bn(channels):
+    return nn.BatchNorm2d(channels, gamma_init=Normal(0.02, 1.0), beta_init="zeros")
+
+
+def _conv(cin, cout, k, stride, padding):
+    return nn.Conv2d(cin, cout, k, stride, pad_mode="pad" if padding else "valid", padding=padding,
+                     has_bias=False, weight_init=Normal(0.02))
+
+
+def _deconv(cin, cout, k, stride, padding):
+    return nn.Conv2dTranspose(cin, cout, k, stride, pad_mode="pad" if padding else "valid", padding=padding,
+                              has_bias=False, weight_init=Normal(0.02))
+
+
+def _block(conv, cout, activation="leaky_relu", bn=True):
+    """The reference's make_conv_block: conv -> BatchNorm -> activation."""
+    layers = [conv]
     if bn:
-        layers.append(nn.BatchNorm2d(cout))
-    layers.append(nn.LeakyReLU(0.2))
+        layers.append(_bn(cout))
+    layers.append(nn.LeakyReLU(0.2) if activation == "leaky_relu" else nn.Tanh())
     return nn.SequentialCell(layers)
 
 
-def _up(cin, cout):
-    return nn.SequentialCell([nn.Conv2dTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1, has_bias=False),
-                              nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)])
-
-
-class DCGANEncoder64(nn.Cell):
-    """[N, nc, 64, 64] -> (code [N, nh], skips: the four feature maps, 32x32 down to 4x4)."""
-
-    def __init__(self, nc, nh, nf):
-        super().__init__()
-        self.c1 = _down(nc, nf, bn=False)
-        self.c2 = _down(nf, 2 * nf)
-        self.c3 = _down(2 * nf, 4 * nf)
-        self.c4 = _down(4 * nf, 8 * nf)
-        self.last = nn.Conv2d(8 * nf, nh, 4, 1, pad_mode="valid", has_bias=True)
+class Upsample2x(nn.Cell):
+    """Nearest-neighbour x2 upsampling by reshape and tile: the same graph in every runtime."""
 
     def construct(self, x):
-        h1 = self.c1(x)
-        h2 = self.c2(h1)
-        h3 = self.c3(h2)
-        h4 = self.c4(h3)
-        code = self.last(h4)
-        return ops.reshape(code, (code.shape[0], -1)), (h1, h2, h3, h4)
+        n, c, h, w = x.shape
+        x = ops.tile(ops.reshape(x, (n, c, h, 1, w, 1)), (1, 1, 1, 2, 1, 2))
+        return ops.reshape(x, (n, c, 2 * h, 2 * w))
 
 
-class DCGANDecoder64(nn.Cell):
-    """code [N, nin] (+ the encoder's skips) -> frames [N, nc, 64, 64] in (0, 1).
-
-    With skip connections each stage also reads the encoder feature map of its size, which
-    carries the static appearance of the conditioning frames (Denton & Fergus's SVG design)."""
-
-    def __init__(self, nc, nin, nf, skip):
+class MaxPool2x(nn.Cell):
+    def __init__(self):
         super().__init__()
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+
+    def construct(self, x):
+        return self.pool(x)
+
+
+class Encoder(nn.Cell):
+    """[N, nc, 64, 64] -> (code [N, nh], skips deepest first), like the reference's BaseEncoder:
+    stages run in turn, each stage's output is a skip, the last block makes the code."""
+
+    def __init__(self, stages, last, nh):
+        super().__init__()
+        self.stages = nn.CellList(stages)
+        self.last = last
+        self.nh = nh
+
+    def construct(self, x):
+        skips = ()
+        h = x
+        for stage in self.stages:
+            h = stage(h)
+            skips = (h,) + skips
+        code = self.last(h)
+        return ops.reshape(code, (code.shape[0], self.nh)), skips
+
+
+class Decoder(nn.Cell):
+    """code [N, nin] (+ skips deepest first) -> frames [N, nc, 64, 64] in (0, 1); with skip
+    connections each stage first concatenates the encoder map of its size (SVG's design)."""
+
+    def __init__(self, first, stages, skip):
+        super().__init__()
+        self.first = first
+        self.stages = nn.CellList(stages)
         self.skip = skip
-        k = 2 if skip else 1
-        self.first = nn.SequentialCell([nn.Conv2dTranspose(nin, 8 * nf, 4, 1, pad_mode="valid", has_bias=False),
-                                        nn.BatchNorm2d(8 * nf), nn.LeakyReLU(0.2)])
-        self.u4 = _up(8 * nf * k, 4 * nf)
-        self.u3 = _up(4 * nf * k, 2 * nf)
-        self.u2 = _up(2 * nf * k, nf)
-        self.out = nn.Conv2dTranspose(nf * k, nc, 4, 2, pad_mode="pad", padding=1, has_bias=True)
 
     def construct(self, code, skips):
         h = self.first(ops.reshape(code, (code.shape[0], code.shape[1], 1, 1)))
-        if self.skip:
-            h = ops.concat((h, skips[3]), axis=1)
-        h = self.u4(h)
-        if self.skip:
-            h = ops.concat((h, skips[2]), axis=1)
-        h = self.u3(h)
-        if self.skip:
-            h = ops.concat((h, skips[1]), axis=1)
-        h = self.u2(h)
-        if self.skip:
-            h = ops.concat((h, skips[0]), axis=1)
-        return ops.sigmoid(self.out(h))
+        i = 0
+        for stage in self.stages:
+            if self.skip:
+                h = ops.concat((h, skips[i]), axis=1)
+            h = stage(h)
+            i += 1
+        return ops.sigmoid(h)
+
+
+def dcgan_encoder(nc, nh, nf):
+    """The reference's DCGAN64Encoder: four stride-2 4x4 blocks (no BatchNorm on the first)."""
+    stages = [_block(_conv(nc, nf, 4, 2, 1), nf, bn=False),
+              _block(_conv(nf, 2 * nf, 4, 2, 1), 2 * nf),
+              _block(_conv(2 * nf, 4 * nf, 4, 2, 1), 4 * nf),
+              _block(_conv(4 * nf, 8 * nf, 4, 2, 1), 8 * nf)]
+    return Encoder(stages, _block(_conv(8 * nf, nh, 4, 1, 0), nh, activation="tanh"), nh)
+
+
+def dcgan_decoder(nc, nin, nf, skip):
+    k = 2 if skip else 1
+    first = _block(_deconv(nin, 8 * nf, 4, 1, 0), 8 * nf)
+    stages = [_block(_deconv(8 * nf * k, 4 * nf, 4, 2, 1), 4 * nf),
+              _block(_deconv(4 * nf * k, 2 * nf, 4, 2, 1), 2 * nf),
+              _block(_deconv(2 * nf * k, nf, 4, 2, 1), nf),
+              nn.SequentialCell([_deconv(nf * k, nc, 4, 2, 1)])]
+    return Decoder(first, stages, skip)
+
+
+def vgg_encoder(nc, nh, nf):
+    """The reference's VGG64Encoder: 3x3 blocks, max-pooling between stages."""
+    def blocks(*chans):
+        return [_block(_conv(a, b, 3, 1, 1), b) for a, b in zip(chans[:-1], chans[1:])]
+    stages = [nn.SequentialCell(blocks(nc, nf, nf)),
+              nn.SequentialCell([MaxPool2x()] + blocks(nf, 2 * nf, 2 * nf)),
+              nn.SequentialCell([MaxPool2x()] + blocks(2 * nf, 4 * nf, 4 * nf, 4 * nf)),
+              nn.SequentialCell([MaxPool2x()] + blocks(4 * nf, 8 * nf, 8 * nf, 8 * nf))]
+    last = nn.SequentialCell([MaxPool2x(), _block(_conv(8 * nf, nh, 4, 1, 0), nh, activation="tanh")])
+    return Encoder(stages, last, nh)
+
+
+def vgg_decoder(nc, nin, nf, skip):
+    k = 2 if skip else 1
+
+    def blocks(*chans):
+        return [_block(_conv(a, b, 3, 1, 1), b) for a, b in zip(chans[:-1], chans[1:])]
+    first = nn.SequentialCell([_block(_deconv(nin, 8 * nf, 4, 1, 0), 8 * nf), Upsample2x()])
+    stages = [nn.SequentialCell(blocks(8 * nf * k, 8 * nf, 8 * nf, 4 * nf) + [Upsample2x()]),
+              nn.SequentialCell(blocks(4 * nf * k, 4 * nf, 4 * nf, 2 * nf) + [Upsample2x()]),
+              nn.SequentialCell(blocks(2 * nf * k, 2 * nf, nf) + [Upsample2x()]),
+              nn.SequentialCell(blocks(nf * k, nf) + [_deconv(nf, nc, 3, 1, 1)])]
+    return Decoder(first, stages, skip)
+
+
+ARCHITECTURES = {"dcgan": (dcgan_encoder, dcgan_decoder), "vgg": (vgg_encoder, vgg_decoder)}
+
+
+class StuffedConvTranspose(nn.Cell):
+    """A Conv2dTranspose computed as zero-stuffing + padding + a convolution with the flipped
+    kernel: the same numbers from ops every runtime has (MindSpore's ONNX export has no
+    ConvTranspose). Built from a trained nn.Conv2dTranspose (weights [in, out, k, k])."""
+
+    def __init__(self, deconv):
+        super().__init__()
+        w = deconv.weight.asnumpy()
+        k = w.shape[2]
+        self.stride = deconv.stride[0] if isinstance(deconv.stride, tuple) else deconv.stride
+        pad = deconv.padding[0] if isinstance(deconv.padding, tuple) else deconv.padding
+        before, after = k - 1 - pad, k - pad - self.stride
+        self.pad = ops.Pad(((0, 0), (0, 0), (before, after), (before, after)))
+        self.stuff = ops.Pad(((0, 0), (0, 0), (0, 0), (0, self.stride - 1), (0, 0), (0, self.stride - 1)))
+        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        self.conv = nn.Conv2d(w.shape[0], w.shape[1], k, 1, pad_mode="valid", has_bias=False,
+                              weight_init=ms.Tensor(flipped))
+        self.conv.weight.name = deconv.weight.name  # it takes the replaced cell's place (and unique name)
+
+    def construct(self, x):
+        if self.stride > 1:
+            n, c, h, w = x.shape
+            s = self.stride
+            x = self.stuff(ops.reshape(x, (n, c, h, 1, w, 1)))
+            x = ops.reshape(x, (n, c, h * s, w * s))
+        return self.conv(self.pad(x))
+
+
+def replace_transposed_convs(cell):
+    """Swap every nn.Conv2dTranspose under cell for a StuffedConvTranspose (for ONNX export)."""
+    for name, child in list(cell.name_cells().items()):
+        if isinstance(child, nn.Conv2dTranspose):
+            if isinstance(cell, nn.SequentialCell):  # keeps its own list of cells beside _cells
+                cell[int(name)] = StuffedConvTranspose(child)
+            else:
+                cell.insert_child_to_cell(name, StuffedConvTranspose(child))
+        else:
+            replace_transposed_convs(child)
+    return cell

@@ -14,11 +14,19 @@ _MODELS = {
     "predrnn_v2": ("nets.predrnn", "PredRNNv2"),
     "predrnn_pp": ("nets.predrnn_pp", "PredRNNpp"),
     "e3d_lstm": ("nets.e3d_lstm", "E3DLSTM"),
+    "srvp": ("nets.srvp", "SRVP"),
 }
+# models whose prediction depends on a noise input besides the frames (nets expose
+# noise_dim and sample(frames, noise); exported graphs take the noise as a second input)
+STOCHASTIC = ("srvp",)
 
 
 def model_names():
     return sorted(_MODELS)
+
+
+def is_stochastic(name):
+    return name in STOCHASTIC
 
 
 def model_class(name):

@@ -23,17 +23,20 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from engine.errors import UserError
-from layers.srvp_blocks import (DCGANDecoder64, DCGANEncoder64, LSTMCell, MLP, gaussian_nll, kl_normal,
-                                kl_std_normal, rsample, split_gaussian)
+from layers.srvp_blocks import (ARCHITECTURES, LSTMCell, MLP, gaussian_nll, kl_normal, kl_std_normal, rsample,
+                                split_gaussian)
 
 
 class SRVP(nn.Cell):
     def __init__(self, seq_length, nt_cond, nt_inf, nc=1, ny=20, nz=20, nf=64, nhx=128, nh_inf=256,
                  nlayers_inf=3, nh_res=512, nlayers_res=4, skipco=False, n_euler_steps=1, obs_scale=1.0,
-                 beta_z=1.0, l2_res=1.0, seed=0):
+                 beta_z=1.0, l2_res=1.0, seed=0, archi="dcgan", beta_y=1.0, res_gain=1.41):
         super().__init__()
         if not 1 <= nt_inf <= nt_cond < seq_length:
             raise UserError(f"SRVP: need 1 <= nt_inf ({nt_inf}) <= input_length ({nt_cond}) < seq_length ({seq_length})")
+        if archi not in ARCHITECTURES:
+            raise UserError(f"config key 'archi': SRVP's encoder/decoder is one of {', '.join(ARCHITECTURES)}, "
+                            f"got {archi!r}")
         self.seq_length = seq_length
         self.nt_cond = nt_cond
         self.nt_inf = nt_inf
@@ -43,19 +46,21 @@ class SRVP(nn.Cell):
         self.n_euler_steps = int(n_euler_steps)
         self.dt = 1.0 / self.n_euler_steps
         self.obs_scale = float(obs_scale)
+        self.beta_y = float(beta_y)
         self.beta_z = float(beta_z)
         self.l2_res = float(l2_res)
-
-        self.encoder = DCGANEncoder64(nc, nhx, nf)
-        self.decoder = DCGANDecoder64(nc, nh_inf + ny, nf, skipco)
+        make_encoder, make_decoder = ARCHITECTURES[archi]
+        self.encoder = make_encoder(nc, nhx, nf)
+        self.decoder = make_decoder(nc, nh_inf + ny, nf, skipco)
         self.w_proj = nn.SequentialCell([nn.Dense(nhx, nh_inf), nn.ReLU()])
         self.w_inf = nn.SequentialCell([nn.Dense(nh_inf, nh_inf), nn.Tanh()])
         self.q_y = MLP(nhx * nt_inf, nh_inf, 2 * ny, nlayers_inf)
         self.inf_z = LSTMCell(nhx, nh_inf)
         self.q_z = nn.Dense(nh_inf, 2 * nz)
         self.p_z = MLP(ny, nh_res, 2 * nz, nlayers_res)
-        self.dynamics = MLP(ny + nz, nh_res, ny, nlayers_res)
+        self.dynamics = MLP(ny + nz, nh_res, ny, nlayers_res, orthogonal_gain=res_gain)
         self.normal = ops.StandardNormal(seed=int(seed), seed2=7)
+        self.uniform = ops.UniformReal(seed=int(seed), seed2=11)
 
     @classmethod
     def from_config(cls, cfg):
@@ -65,7 +70,7 @@ class SRVP(nn.Cell):
             raise UserError(f"config key 'img_width': SRVP's DCGAN encoder takes 64x64 frames (got {cfg.img_width})")
         return cls(cfg.seq_length, cfg.input_length, cfg.nt_inf, cfg.img_channel, cfg.ny, cfg.nz, cfg.nf, cfg.nhx,
                    cfg.nh_inf, cfg.nlayers_inf, cfg.nh_res, cfg.nlayers_res, cfg.skipco, cfg.n_euler_steps,
-                   cfg.obs_scale, cfg.beta_z, cfg.l2_res, cfg.seed)
+                   cfg.obs_scale, cfg.beta_z, cfg.l2_res, cfg.seed, cfg.archi, cfg.beta_y, cfg.res_gain)
 
     def draw_noise(self, batch):
         return self.normal((batch, self.seq_length, self.noise_dim))
@@ -73,7 +78,7 @@ class SRVP(nn.Cell):
     def construct(self, frames, mask):
         eps = self.draw_noise(frames.shape[0])
         if self.training:
-            x_hat, loss, _ = self.elbo(frames, eps)
+            x_hat, loss, _ = self.elbo(frames, eps, self.uniform((frames.shape[0], 2, self.seq_length)))
             out = x_hat[:, 1:]
             mse = ops.mean(ops.square(out - frames[:, 1:]))
             return out, loss - mse
@@ -84,25 +89,54 @@ class SRVP(nn.Cell):
         out, _, _ = self._run(frames, eps, False)
         return out
 
-    def elbo(self, frames, eps):
+    def elbo(self, frames, eps, picks=None):
         """(reconstructed frames 1..T, negative ELBO per sequence, its parts as a tuple
         (nll, kl_y, kl_z, l2 of the residuals), each summed over time and units, mean over
-        the batch): z from the posterior at every step."""
-        return self._run(frames, eps, True)
+        the batch): z from the posterior at every step.
+
+        picks [B, 2, T] ~ U(0, 1) choose, as the reference does in training, the nt_inf frames
+        (anywhere in the sequence) that make the content w (row 0: the nt_inf largest keys)
+        and the frame whose encoder maps feed the skip connections (row 1: the largest key).
+        Without picks the test-time choices are used: the last nt_inf conditioning frames
+        and the last conditioning frame."""
+        return self._run(frames, eps, True, picks)
 
     def _encode(self, frames):
-        """frames [B, n, H, W, C] -> encodings [B, n, nhx] and the skips of frame nt_cond."""
+        """frames [B, n, H, W, C] -> encodings [B, n, nhx] and, with skip connections, the
+        encoder maps of every frame [B, n, C', H', W'] (deepest first)."""
         b, n = frames.shape[0], frames.shape[1]
         x = ops.transpose(frames, (0, 1, 4, 2, 3))
         x = ops.reshape(x, (b * n,) + x.shape[2:])
         code, skips = self.encoder(x)
+        per_frame = ()
+        if self.skipco:
+            for s in skips:
+                per_frame = per_frame + (ops.reshape(s, (b, n) + s.shape[1:]),)
+        return ops.reshape(code, (b, n, self.nhx)), per_frame
+
+    def _content(self, hx, picks):
+        """w from nt_inf encodings through the permutation-invariant sum (reference infer_w)."""
+        if picks is None:
+            chosen = hx[:, self.nt_cond - self.nt_inf:self.nt_cond]
+        else:
+            _, idx = ops.topk(picks[:, 0, :hx.shape[1]], self.nt_inf)
+            idx = ops.tile(ops.expand_dims(idx, -1), (1, 1, self.nhx))
+            chosen = ops.gather_elements(hx, 1, idx)
+        return self.w_inf(ops.reduce_sum(self.w_proj(chosen), 1))
+
+    def _skips(self, per_frame, picks):
         chosen = ()
-        for s in skips:
-            # the last conditioning frame: the reference's choice at test time, used here in
-            # training too so the two graphs agree (the reference picks a random frame then)
-            s = ops.reshape(s, (b, n) + s.shape[1:])[:, self.nt_cond - 1]
-            chosen = chosen + (s,)
-        return ops.reshape(code, (b, n, self.nhx)), chosen
+        if picks is None:
+            for s in per_frame:
+                chosen = chosen + (s[:, self.nt_cond - 1],)
+            return chosen
+        n = per_frame[0].shape[1]
+        onehot = ops.one_hot(ops.argmax(picks[:, 1, :n], -1), n, ms.Tensor(1.0, ms.float32),
+                             ms.Tensor(0.0, ms.float32))
+        for s in per_frame:
+            weight = ops.reshape(onehot, onehot.shape + (1, 1, 1))
+            chosen = chosen + (ops.reduce_sum(s * weight, 1),)
+        return chosen
 
     def _decode(self, w, y, skips):
         """w [B, nh_inf], y [B, T, ny] -> frames [B, T, H, W, C]."""
@@ -117,11 +151,12 @@ class SRVP(nn.Cell):
         x = ops.reshape(x, (b, n) + x.shape[1:])
         return ops.transpose(x, (0, 1, 3, 4, 2))
 
-    def _run(self, frames, eps, train):
+    def _run(self, frames, eps, train, picks=None):
         b = frames.shape[0]
         seen = self.seq_length if train else self.nt_cond  # the future is never encoded at test time
-        hx, skips = self._encode(frames[:, :seen])
-        w = self.w_inf(ops.reduce_sum(self.w_proj(hx[:, :self.nt_cond]), 1))  # sum: order-free pooling
+        hx, per_frame = self._encode(frames[:, :seen])
+        w = self._content(hx, picks)
+        skips = self._skips(per_frame, picks) if self.skipco else ()
 
         q_y_mean, q_y_std = split_gaussian(self.q_y(ops.reshape(hx[:, :self.nt_inf], (b, self.nt_inf * self.nhx))))
         y = rsample(q_y_mean, q_y_std, eps[:, 0, :self.ny])
@@ -146,7 +181,8 @@ class SRVP(nn.Cell):
             for _ in range(self.n_euler_steps):  # z is held over the sub-steps of one frame
                 res = self.dt * self.dynamics(ops.concat((y, z), axis=-1))
                 y = y + res
-                l2 = l2 + ops.reduce_sum(ops.square(res))
+                # the reference's penalty: the L2 norm (not squared) of each residual
+                l2 = l2 + ops.reduce_sum(ops.sqrt(ops.reduce_sum(ops.square(res), -1) + 1e-12))
             ys = ys + (y,)
         y_all = ops.stack(ys, axis=1)
         if not train:
@@ -156,7 +192,7 @@ class SRVP(nn.Cell):
         nll = ops.reduce_sum(gaussian_nll(x_hat, frames, self.obs_scale)) / b
         kl_z = kl_z / b
         l2 = l2 / b
-        loss = nll + kl_y + self.beta_z * kl_z + self.l2_res * l2
+        loss = nll + self.beta_y * kl_y + self.beta_z * kl_z + self.l2_res * l2
         return x_hat, loss, (nll, kl_y, kl_z, l2)
 
 

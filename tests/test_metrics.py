@@ -292,3 +292,28 @@ def test_pictures_refuse_mismatched_frames(tmp_path):
     with pytest.raises(ValueError):
         save_gif(a, a, a[:1], tmp_path / 'x.gif')
     assert not os.listdir(tmp_path)
+
+
+def test_sample_metrics_pick_by_frame_average():
+    """Best / worst follow SRVP's test.py: per sequence the sample with the best / worst
+    frame-averaged metric, kept whole (its per-frame values), then averaged over sequences."""
+    from engine.metrics import SampleMetrics, compute_frame_metrics
+    rng = np.random.default_rng(3)
+    truth = rng.random((2, 2, 8, 8, 1)).astype(np.float32)
+    # sample 0: frame 1 exact, frame 2 far off; sample 1: both frames slightly off
+    s0 = truth.copy()
+    s0[:, 1] = 1.0 - truth[:, 1]
+    s1 = np.clip(truth + 0.05, 0, 1)
+    m = SampleMetrics()
+    m.update(np.stack([s0[:1], s1[:1]]), truth[:1])
+    m.update(np.stack([s1[1:], s0[1:]]), truth[1:])  # sequence 2 sees them in the other order
+    out = m.summary()
+    assert out['num_samples'] == 2 and out['num_sequences'] == 2
+    mse0, mse1 = (compute_frame_metrics(s, truth, names=('mse',))['mse'] for s in (s0, s1))
+    # sample 1 wins on average MSE for both sequences although sample 0 wins frame 1
+    assert mse1.mean(1).max() < mse0.mean(1).min() and (mse0[:, 0] < mse1[:, 0]).all()
+    np.testing.assert_allclose(out['mse']['best']['per_frame'], mse1.mean(0))
+    np.testing.assert_allclose(out['mse']['worst']['per_frame'], mse0.mean(0))
+    np.testing.assert_allclose(out['mse']['mean']['per_frame'], (mse0 + mse1).mean(0) / 2)
+    for k in ('psnr', 'ssim'):
+        assert out[k]['best']['mean'] >= out[k]['mean']['mean'] >= out[k]['worst']['mean']
