@@ -1,22 +1,40 @@
-"""Model statistics and training speed: parameters, analytic FLOPs, graph compile time and
-train ms/step per model, written as JSON and a markdown table.
+"""Size and speed of every model: parameters, analytic FLOPs, graph compile time, training
+ms/step and samples/s, achieved GFLOP/s against a numpy float32 matmul peak measured in the
+same run, eval/inference latency per sequence (GRAPH-mode eval, MINDIR through GraphCell,
+ONNX Runtime), MindRecord pipeline throughput against what training consumes, peak RSS,
+and optionally the same train step in PyTorch eager. Written as JSON and a markdown table.
 
-    python benchmark.py --models=all --batch_size=2 --steps=3 --out=bench/
+    python benchmark.py --models=all --size=small,mmnist --out=bench/
+    python benchmark.py --models=predrnn_pp --size=mmnist --batch_size=2 --steps=5
+    python benchmark.py --models=convlstm --size=small --rss_steps=50,500   # RSS over a long run
+    python benchmark.py ... --torch=/tmp/torchvenv/bin/python              # PyTorch eager column
 
-Each model runs at its Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN++ is
-default_config.yaml). FLOPs are analytic: 2 * multiply-adds of every convolution, counted
-per call at the patch-reshaped frame size, times the calls one sequence makes in an
-inference forward pass (elementwise gate arithmetic is left out: under 2% for these
-models; so is E3D-LSTM's recall attention, whose matmuls grow with the square of the
-sequence length). A training step costs about 3x the forward pass (forward + two backward GEMMs
-per convolution), doubled by reverse_input, which is off while timing.
+Sizes: 'mmnist' is each model's Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN++
+is the model zoo's default_config.yaml values) at --batch_size (default 2: the CPU's memory,
+see the README); 'small' is two layers of 32 channels, 3x3 kernels, 5 -> 5 frames, patch 4,
+batch 4 (any other option, e.g. --num_hidden=..., overrides both sizes).
+
+Every model and part runs in a process of its own (training; inference; the long-run RSS
+probe), so peak RSS is that part's own. Timed steps are medians of --steps repeats after a
+first call that includes the graph compile ("compile s" = first call - median).
+
+FLOPs are analytic: 2 * multiply-adds of every convolution, counted per call at the
+patch-reshaped frame size, times the calls one sequence makes in an inference forward pass
+(elementwise gate arithmetic is left out: under 2% for these models; so is E3D-LSTM's
+recall attention, whose matmuls grow with the square of the sequence length). A training
+step costs about 3x the forward pass (forward + two backward GEMMs per convolution);
+reverse_input, which doubles the steps of some configs, is off while timing.
 Speeds depend on the machine: compare them as ratios taken in one run.
 """
 import json
 import os
 import platform
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)
@@ -30,6 +48,13 @@ MODEL_CONFIGS = {
     "predrnn_pp": "configs/predrnn_pp_mmnist.yaml",
     "e3d_lstm": "configs/e3d_lstm_mmnist.yaml",
 }
+SIZES = {
+    "mmnist": {"overrides": [], "batch_size": 2},
+    "small": {"overrides": ["--num_hidden=32,32", "--filter_size=3", "--seq_length=10", "--input_length=5",
+                            "--patch_size=4", "--img_width=64"], "batch_size": 4},
+}
+TORCH_MODELS = ("convlstm", "predrnn", "predrnn_pp")  # tools/torch_step.py
+PIPELINE_SAMPLES = 256
 
 
 def conv_calls(name, cfg):
@@ -58,17 +83,47 @@ def conv_flops_per_sequence(net, cfg):
     return total
 
 
-def measure(model_name, config_path, batch_size, steps, extra):
+def peak_rss_gib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
+
+
+def current_rss_gib():
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2 ** 20
+    return float("nan")
+
+
+def timed(fn, repeats):
+    """(first call s, median of `repeats` further calls s, all further times)."""
+    began = time.perf_counter()
+    fn()
+    first = time.perf_counter() - began
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return first, statistics.median(times), times
+
+
+def model_config(model_name, size, batch_size, extra):
+    from engine.config import load_config
+    return load_config([f"--config_path={MODEL_CONFIGS[model_name]}", *SIZES[size]["overrides"],
+                        f"--batch_size={batch_size}", "--reverse_input=false", *extra])
+
+
+def measure_train(model_name, size, batch_size, steps, extra):
     import numpy as np
     import mindspore as ms
     from mindspore import nn
     from data_provider.sampling import train_mask
-    from engine.config import load_config
     from engine.device import init_context
     from engine.trainer import NetWithLoss, TrainStep, param_count
     from nets.base import frame_dims
     from nets.registry import build_model
-    cfg = load_config([f"--config_path={config_path}", f"--batch_size={batch_size}", *extra])
+    cfg = model_config(model_name, size, batch_size, extra)
     init_context(cfg)
     net = build_model(cfg)
     channel, height, width = frame_dims(cfg)
@@ -76,29 +131,142 @@ def measure(model_name, config_path, batch_size, steps, extra):
     step.set_train()
     rng = np.random.default_rng(0)
     frames = ms.Tensor(rng.random((batch_size, cfg.seq_length, height, width, channel)).astype(np.float32))
-    began = time.perf_counter()
-    step(frames, ms.Tensor(train_mask(0, batch_size, cfg)[0])).asnumpy()
-    first = time.perf_counter() - began
-    times = []
-    for i in range(steps):
-        mask = ms.Tensor(train_mask(i + 1, batch_size, cfg)[0])
-        began = time.perf_counter()
-        step(frames, mask).asnumpy()
-        times.append(time.perf_counter() - began)
-    median = float(np.median(times))
+    masks = [ms.Tensor(train_mask(i, batch_size, cfg)[0]) for i in range(steps + 1)]
+    calls = iter(masks)
+    first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps)
     flops = conv_flops_per_sequence(net, cfg)
-    import resource
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
     return {
-        "model": model_name, "config": config_path, "num_hidden": cfg.num_hidden,
+        "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": cfg.num_hidden,
         "filter_size": cfg.filter_size, "patch_size": cfg.patch_size, "img_width": cfg.img_width,
-        "frames": f"{cfg.input_length}->{cfg.seq_length - cfg.input_length}",
-        "parameters": param_count(net), "forward_gflop_per_sequence": flops / 1e9,
-        "batch_size": batch_size, "compile_and_first_step_s": first - median,
-        "train_ms_per_step": 1000 * median,
-        "train_gflop_per_s": 3 * flops * batch_size / median / 1e9,
-        "peak_rss_gib": peak_rss,
+        "layer_norm": bool(cfg.layer_norm), "frames": f"{cfg.input_length}->{cfg.seq_length - cfg.input_length}",
+        "seq_length": cfg.seq_length, "parameters": param_count(net), "forward_gflop_per_sequence": flops / 1e9,
+        "train_gflop_per_step": 3 * flops * batch_size / 1e9,
+        "batch_size": batch_size, "compile_s": first - median, "train_ms_per_step": 1000 * median,
+        "train_step_ms": [1000 * t for t in times], "train_samples_per_s": batch_size / median,
+        "train_gflop_per_s": 3 * flops * batch_size / median / 1e9, "train_peak_rss_gib": peak_rss_gib(),
     }
+
+
+def measure_inference(model_name, size, batch_size, repeats, extra, formats):
+    """Latency per sequence of the exported inference graph (inputs -> future) run three ways."""
+    import numpy as np
+    import mindspore as ms
+    from mindspore import nn
+    from engine.device import init_context
+    from engine.inference import InferenceNet, input_shape
+    from nets.registry import build_model
+    cfg = model_config(model_name, size, batch_size, extra)
+    init_context(cfg)
+    infer = InferenceNet(build_model(cfg), cfg, batch_size)  # set_train(False): inference mode
+    inputs = np.random.default_rng(0).random(input_shape(cfg, batch_size)).astype(np.float32)
+    x = ms.Tensor(inputs)
+    out = {}
+    first, median, _ = timed(lambda: infer(x).asnumpy(), repeats)
+    reference = infer(x).asnumpy()
+    out["graph"] = {"compile_s": first - median, "ms_per_sequence": 1000 * median / batch_size}
+    tmp = tempfile.mkdtemp(prefix="bench-")
+    try:
+        if "mindir" in formats:
+            try:
+                began = time.perf_counter()
+                ms.export(infer, x, file_name=os.path.join(tmp, "net"), file_format="MINDIR")
+                export_s = time.perf_counter() - began
+                graph = nn.GraphCell(ms.load(os.path.join(tmp, "net.mindir")))
+                first, median, _ = timed(lambda: graph(x).asnumpy(), repeats)
+                diff = float(np.abs(graph(x).asnumpy() - reference).max())
+                out["mindir"] = {"export_s": export_s, "compile_s": first - median,
+                                 "ms_per_sequence": 1000 * median / batch_size, "max_abs_diff": diff}
+            except Exception as e:  # report, do not hide: the table shows the reason
+                out["mindir"] = {"error": str(e).strip().splitlines()[0][:200]}
+        if "onnx" in formats:
+            try:
+                import onnxruntime as ort
+                began = time.perf_counter()
+                ms.export(infer, x, file_name=os.path.join(tmp, "net"), file_format="ONNX")
+                export_s = time.perf_counter() - began
+                ort.set_default_logger_severity(4)
+                session = ort.InferenceSession(os.path.join(tmp, "net.onnx"), providers=["CPUExecutionProvider"])
+                name = session.get_inputs()[0].name
+                first, median, _ = timed(lambda: session.run(None, {name: inputs}), repeats)
+                diff = float(np.abs(session.run(None, {name: inputs})[0] - reference).max())
+                out["onnx"] = {"export_s": export_s, "session_s": first - median,
+                               "ms_per_sequence": 1000 * median / batch_size, "max_abs_diff": diff,
+                               "onnxruntime": ort.__version__}
+            except Exception as e:
+                out["onnx"] = {"error": str(e).strip().splitlines()[0][:200]}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["infer_peak_rss_gib"] = peak_rss_gib()
+    return out
+
+
+def measure_rss(model_name, size, batch_size, checkpoints, extra):
+    """Resident memory after given numbers of train steps (a leak shows as growth)."""
+    import numpy as np
+    import mindspore as ms
+    from mindspore import nn
+    from data_provider.sampling import train_mask
+    from engine.device import init_context
+    from engine.trainer import NetWithLoss, TrainStep
+    from nets.base import frame_dims
+    from nets.registry import build_model
+    cfg = model_config(model_name, size, batch_size, extra)
+    init_context(cfg)
+    net = build_model(cfg)
+    channel, height, width = frame_dims(cfg)
+    step = TrainStep(NetWithLoss(net, cfg.seq_length), nn.Adam(net.trainable_params(), cfg.lr))
+    step.set_train()
+    rng = np.random.default_rng(0)
+    out = {}
+    for i in range(1, max(checkpoints) + 1):
+        # fresh host tensors every step, as the training loop makes them
+        frames = ms.Tensor(rng.random((batch_size, cfg.seq_length, height, width, channel)).astype(np.float32))
+        step(frames, ms.Tensor(train_mask(i, batch_size, cfg)[0])).asnumpy()
+        if i in checkpoints:
+            out[str(i)] = current_rss_gib()
+    return {"rss_gib_at_step": out}
+
+
+def measure_pipeline(size, batch_size, extra, samples=PIPELINE_SAMPLES):
+    """Samples/s of the training input pipeline (MindRecord -> decode -> /255 -> patches ->
+    batch, data_provider.mindrecord.iter_batches) over a file of random uint8 clips."""
+    import numpy as np
+    from data_provider.mindrecord import iter_batches, write_mindrecord
+    cfg = model_config("convlstm", size, batch_size, extra)
+    tmp = tempfile.mkdtemp(prefix="bench-data-")
+    try:
+        path = os.path.join(tmp, "clips.mindrecord")
+        rng = np.random.default_rng(0)
+        clips = rng.integers(0, 256, (samples, cfg.seq_length, cfg.img_width, cfg.img_width, cfg.img_channel),
+                             dtype=np.uint8)
+        write_mindrecord(path, [clips])
+        indices = rng.permutation(samples)
+        began = time.perf_counter()
+        n = 0
+        for frames in iter_batches(path, batch_size, cfg.patch_size, indices, seq_length=cfg.seq_length,
+                                   num_parallel_workers=cfg.num_parallel_workers):
+            n += len(frames)
+        seconds = time.perf_counter() - began
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"samples": n, "seconds": seconds, "samples_per_s": n / seconds}
+
+
+def torch_step(python, model_name, size, batch_size, steps, extra):
+    cfg = model_config(model_name, size, batch_size, extra)
+    cmd = [python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "torch_step.py"),
+           f"--model={model_name}", f"--num_hidden={cfg.num_hidden}", f"--filter_size={cfg.filter_size}",
+           f"--patch_size={cfg.patch_size}", f"--img_width={cfg.img_width}", f"--img_channel={cfg.img_channel}",
+           f"--seq_length={cfg.seq_length}", f"--input_length={cfg.input_length}", f"--batch_size={batch_size}",
+           f"--layer_norm={int(bool(cfg.layer_norm))}", f"--steps={steps}", f"--threads={os.cpu_count()}"]
+    # importing mindspore sets OMP_NUM_THREADS=1 in the process's C environment, which a
+    # child would inherit: give PyTorch the Python-level environment without it
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "LD_LIBRARY_PATH")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or ["(no output)"])[-1][:200]}
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def numpy_matmul_gflops(n=2048, repeats=5):
@@ -106,22 +274,75 @@ def numpy_matmul_gflops(n=2048, repeats=5):
     a = np.random.rand(n, n).astype(np.float32)
     b = np.random.rand(n, n).astype(np.float32)
     a @ b
-    began = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        began = time.perf_counter()
         a @ b
-    return 2 * n ** 3 * repeats / (time.perf_counter() - began) / 1e9
+        times.append(time.perf_counter() - began)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
-def markdown(rows, peak):
-    lines = ["| model | hidden | params | forward GFLOP / sequence | train ms/step (batch {}) | achieved GFLOP/s "
-             "| compile s | peak RSS GiB |".format(rows[0]["batch_size"]),
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['num_hidden']} | {r['parameters'] / 1e6:.2f} M | "
-                     f"{r['forward_gflop_per_sequence']:.1f} | {r['train_ms_per_step']:.0f} | "
-                     f"{r['train_gflop_per_s']:.1f} | {r['compile_and_first_step_s']:.0f} | {r['peak_rss_gib']:.1f} |")
-    lines.append(f"\nnumpy float32 matmul peak in the same run: {peak:.0f} GFLOP/s.")
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def markdown(report):
+    peak = report["numpy_matmul_gflops"]
+    lines = [] if not report["rows"] else ["| model | size | hidden | params | batch | train GFLOP / step | train ms/step | samples/s | "
+             "GFLOP/s (% of matmul peak) | compile s | eval ms/seq GRAPH | MINDIR | ONNX RT | "
+             "pipeline / training samples/s | PyTorch eager ms/step (MS / PT) | peak RSS GiB train / infer |",
+             "|" + "---|" * 16]
+    for r in report["rows"]:
+        inf = r.get("inference", {})
+
+        def latency(kind):
+            entry = inf.get(kind) or {}
+            return "n/a" if "error" in entry else _fmt(entry.get("ms_per_sequence"), ".0f")
+        torch = r.get("torch") or {}
+        if "train_ms_per_step" in torch:
+            torch_cell = f"{torch['train_ms_per_step']:.0f} ({r['train_ms_per_step'] / torch['train_ms_per_step']:.2f}x)"
+        else:
+            torch_cell = "-"
+        pipe = r.get("pipeline_ratio")
+        lines.append(
+            f"| {r['model']} | {r['size']} | {r['num_hidden']} | {r['parameters'] / 1e6:.2f} M | {r['batch_size']} | "
+            f"{r['train_gflop_per_step']:.1f} | {r['train_ms_per_step']:.0f} | {r['train_samples_per_s']:.2f} | "
+            f"{r['train_gflop_per_s']:.1f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | {r['compile_s']:.0f} | "
+            f"{latency('graph')} | {latency('mindir')} | {latency('onnx')} | "
+            f"{_fmt(pipe, '.0f')}x | {torch_cell} | "
+            f"{r['train_peak_rss_gib']:.1f} / {_fmt(inf.get('infer_peak_rss_gib'), '.1f')} |")
+    lines.append(f"\n{report['date']}, {report['machine']} ({report['cpus']} CPUs), MindSpore "
+                 f"{report['mindspore']}; numpy float32 matmul peak in the same run: {peak:.0f} GFLOP/s.")
+    for size, pipe in report.get("pipelines", {}).items():
+        lines.append(f"MindRecord pipeline ({size}): {pipe['samples_per_s']:.0f} samples/s.")
+    if report.get("rss"):
+        lines.append("\n| model | size | batch | RSS GiB at step " + " | ".join(report["rss_steps"]) + " |")
+        lines.append("|---|---|---|" + "---|" * len(report["rss_steps"]))
+        for r in report["rss"]:
+            values = " | ".join(f"{r['rss_gib_at_step'][s]:.3f}" for s in report["rss_steps"])
+            lines.append(f"| {r['model']} | {r['size']} | {r['batch_size']} | {values} |")
     return "\n".join(lines)
+
+
+def run_child(args):
+    cmd = [sys.executable, os.path.abspath(__file__)] + args
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    result = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not result:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail[:300]}"}
+    return json.loads(result[-1][len("RESULT "):])
 
 
 def main(argv):
@@ -129,40 +350,89 @@ def main(argv):
     from engine.errors import UserError
     args = parse_cli(argv)
     models = args.pop("models", "all")
-    batch_size = int(args.pop("batch_size", 2))
+    sizes = args.pop("size", "small,mmnist").split(",")
+    batch_arg = args.pop("batch_size", "")
     steps = int(args.pop("steps", 3))
+    repeats = int(args.pop("eval_repeats", 3))
     out = args.pop("out", "bench")
+    parts = args.pop("parts", "train,infer,pipeline").split(",")
+    formats = args.pop("formats", "mindir,onnx").split(",")
+    torch_python = args.pop("torch", "")
+    rss_steps = [int(v) for v in args.pop("rss_steps", "").split(",") if v]
     one = args.pop("one", "")
-    extra = [f"--{k}={v}" for k, v in args.items()] + ["--reverse_input=false"]
+    part = args.pop("part", "train")
+    extra = [f"--{k}={v}" for k, v in args.items()]
     names = list(MODEL_CONFIGS) if models == "all" else models.split(",")
     for name in names:
         if name not in MODEL_CONFIGS:
             raise UserError(f"--models: unknown model {name!r}; known: {', '.join(MODEL_CONFIGS)}")
-    if one:  # child mode: one model per process, so that peak RSS is that model's own
-        print("RESULT " + json.dumps(measure(one, MODEL_CONFIGS[one], batch_size, steps, extra)), flush=True)
+    for size in sizes:
+        if size not in SIZES:
+            raise UserError(f"--size: unknown size {size!r}; known: {', '.join(SIZES)}")
+    if one:  # child mode: one model and part per process, so that peak RSS is that part's own
+        size, batch_size = sizes[0], int(batch_arg or SIZES[sizes[0]]["batch_size"])
+        if part == "train":
+            result = measure_train(one, size, batch_size, steps, extra)
+        elif part == "infer":
+            result = measure_inference(one, size, batch_size, repeats, extra, formats)
+        elif part == "rss":
+            result = measure_rss(one, size, batch_size, rss_steps, extra)
+        else:
+            result = measure_pipeline(size, batch_size, extra)
+        print("RESULT " + json.dumps(result), flush=True)
         return
-    rows = []
-    for name in names:
-        print(f"benchmarking {name} ...", flush=True)
-        cmd = [sys.executable, os.path.abspath(__file__), f"--one={name}", f"--batch_size={batch_size}",
-               f"--steps={steps}"] + [f"--{k}={v}" for k, v in args.items()]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        result = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode != 0 or not result:
-            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise UserError(f"benchmark of {name} failed (exit {proc.returncode}): {tail}")
-        rows.append(json.loads(result[-1][len("RESULT "):]))
-        print(json.dumps(rows[-1]), flush=True)
+    if torch_python == "auto":
+        import importlib.util
+        torch_python = sys.executable if importlib.util.find_spec("torch") else ""
+    import mindspore
     peak = numpy_matmul_gflops()
+    rows, rss_rows, pipelines = [], [], {}
+    for size in sizes:
+        batch_size = int(batch_arg or SIZES[size]["batch_size"])
+        common = [f"--size={size}", f"--batch_size={batch_size}", f"--steps={steps}",
+                  f"--eval_repeats={repeats}", f"--formats={','.join(formats)}"] + extra
+        if "pipeline" in parts:
+            print(f"benchmarking the data pipeline ({size}) ...", flush=True)
+            pipelines[size] = run_child(["--one=pipeline", "--part=pipeline"] + common)
+            if "error" in pipelines[size]:
+                raise UserError(f"pipeline benchmark failed: {pipelines[size]['error']}")
+        for name in names:
+            if "train" in parts:
+                print(f"benchmarking {name} ({size}): train ...", flush=True)
+                row = run_child([f"--one={name}", "--part=train"] + common)
+                if "error" in row:
+                    raise UserError(f"benchmark of {name} ({size}) failed: {row['error']}")
+                if "infer" in parts:
+                    print(f"benchmarking {name} ({size}): inference ...", flush=True)
+                    row["inference"] = run_child([f"--one={name}", "--part=infer"] + common)
+                if size in pipelines:
+                    row["pipeline_ratio"] = pipelines[size]["samples_per_s"] / row["train_samples_per_s"]
+                if torch_python and name in TORCH_MODELS:
+                    print(f"benchmarking {name} ({size}): PyTorch eager ...", flush=True)
+                    row["torch"] = torch_step(torch_python, name, size, batch_size, steps, extra)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            if rss_steps:
+                print(f"RSS over {max(rss_steps)} steps: {name} ({size}) ...", flush=True)
+                probe = run_child([f"--one={name}", "--part=rss", f"--rss_steps={','.join(map(str, rss_steps))}"]
+                                  + common)
+                if "error" in probe:
+                    raise UserError(f"RSS probe of {name} ({size}) failed: {probe['error']}")
+                rss_rows.append({"model": name, "size": size, "batch_size": batch_size, **probe})
+                print(json.dumps(rss_rows[-1]), flush=True)
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": cpu_model(), "cpus": os.cpu_count(),
+              "python": sys.version.split()[0], "mindspore": mindspore.__version__,
+              "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+              "numpy_matmul_gflops": peak, "pipelines": pipelines, "rows": rows,
+              "rss_steps": [str(s) for s in rss_steps], "rss": rss_rows}
     os.makedirs(out, exist_ok=True)
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "python": sys.version.split()[0], "numpy_matmul_gflops": peak, "rows": rows}
-    with open(os.path.join(out, "benchmark.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    table = markdown(rows, peak)
-    with open(os.path.join(out, "benchmark.md"), "w", encoding="utf-8") as f:
-        f.write(table + "\n")
-    print(table)
+    for name, text in (("benchmark.json", json.dumps(report, indent=2)), ("benchmark.md", None)):
+        text = text if text is not None else markdown(report) + "\n"
+        tmp = os.path.join(out, f".{name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(out, name))
+    print(markdown(report))
 
 
 if __name__ == "__main__":
