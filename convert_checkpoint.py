@@ -12,7 +12,7 @@ only and loads like any checkpoint of ours (eval.py, export.py, train.py --pretr
 eval.py, infer.py, export.py and train.py also take the zoo file directly; converting once
 only saves the mapping at each start.
 
---source=thuml (predrnn, predrnn_v2) | openstl (convlstm, predrnn, predrnn_v2, predrnn_pp): a
+--source=thuml (predrnn, predrnn_v2) | openstl (convlstm, predrnn, predrnn_v2, predrnn_pp, e3d_lstm): a
 torch.save file of thuml/predrnn-pytorch or OpenSTL, read without PyTorch (engine/torch_compat.py
 explains the formats, containers and the mapping per model). Without --config_path the config is
 the one with that repository's Moving MNIST settings (torch_compat.DEFAULT_CONFIGS). Where their
@@ -20,6 +20,10 @@ maths differs from our defaults the converter sets the matching config switch an
 with the flags the converted checkpoint needs at run time. OpenSTL changed ConvLSTM and PredRNN++
 after v0.3.0 without changing a tensor name: --openstl_code picks the maths (default: current for
 a Lightning checkpoint, v0.3.0 for any other container, as its published weights).
+eval.py, infer.py, export.py and train.py (--pretrained_model) also take these files directly
+and convert them in memory through the same mapping (engine/checkpoint.load_weights; the
+source from --checkpoint_source=auto|thuml|openstl); the config must then already hold the
+switches this command would set, and they are checked.
 """
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)
 from engine.cli import run_cli
@@ -110,8 +114,7 @@ def _convert_torch(source, src, dst, argv, log=print):
     model = cli.get("model_name")
     supported = torch_compat.SUPPORTED[source]
     if model not in supported:
-        raise UserError(f"--source={source} converts --model_name={' | '.join(supported)}, got {model!r}"
-                        + (" (E3D-LSTM conversion is not implemented)" if model == "e3d_lstm" else ""))
+        raise UserError(f"--source={source} converts --model_name={' | '.join(supported)}, got {model!r}")
     if code is not None and code not in torch_compat.OPENSTL_CODES:
         raise UserError(f"--openstl_code must be one of {', '.join(torch_compat.OPENSTL_CODES)}, got {code!r}")
     if "config_path" not in cli:

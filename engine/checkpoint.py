@@ -59,6 +59,11 @@ def read_checkpoint(path):
         raise UserError("no checkpoint given: use --pretrained_model=PATH")
     if not os.path.isfile(path):
         raise UserError(f"checkpoint not found: {path}")
+    from engine.torch_compat import is_torch_file
+    if is_torch_file(path):
+        raise UserError(f"{path} is a PyTorch checkpoint: give it as --pretrained_model (eval, export, infer, "
+                        "fine-tuning), or convert it once with convert_checkpoint.py; resume continues a run of "
+                        "ours, with its optimizer state")
     try:
         return ms.load_checkpoint(path)
     except Exception as e:  # MindSpore raises ValueError/RuntimeError on corrupt files
@@ -95,11 +100,19 @@ def load_into(cell, params, path, what="network", skip=()):
     ms.load_param_into_net(cell, {k: v for k, v in params.items() if k in wanted}, strict_load=True)
 
 
-def load_weights(net, path, log=print):
+def load_weights(net, path, log=print, cfg=None):
     """Load a checkpoint's network weights into net (for eval, export, fine-tuning).
 
     A checkpoint of the model zoo's PredRNN++ (recognised by its parameter names) is mapped
-    onto our predrnn_pp by engine/zoo_compat.py; its training step is not ours, so None."""
+    onto our predrnn_pp by engine/zoo_compat.py; a torch.save file of thuml/predrnn-pytorch
+    or OpenSTL (.pth, Lightning .ckpt; recognised by its format) by engine/torch_compat.py,
+    the mapping convert_checkpoint.py writes out, with the source from cfg.checkpoint_source
+    and the config's switches checked against its maths when cfg is given. Their training
+    steps are not ours, so None."""
+    from engine import torch_compat
+    if path and torch_compat.is_torch_file(path):
+        torch_compat.load_torch_weights(net, path, cfg, log=log)
+        return None
     params = read_checkpoint(path)
     from engine import zoo_compat  # only zoo checkpoints need it
     if zoo_compat.is_zoo_layout(params):

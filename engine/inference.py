@@ -72,7 +72,7 @@ def build_inference_net(cfg, checkpoint, batch_size, onnx=False):
     from engine.checkpoint import load_weights
     from nets.registry import build_model, is_stochastic
     net = build_model(cfg)
-    load_weights(net, checkpoint)
+    load_weights(net, checkpoint, cfg=cfg)
     if not is_stochastic(cfg.model_name):
         return InferenceNet(net, cfg, batch_size)
     if onnx:  # MindSpore's ONNX export has no ConvTranspose: the same maths from pad + conv

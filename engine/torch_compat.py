@@ -27,6 +27,13 @@ Mappings (torch Conv2d weights are [out, in, kh, kw] as MindSpore's: no transpos
   Their cells' conv_o is never used (dropped). v0.3.0 feeds m to conv_c, today's code c:
   causal_c_input = m | c. OpenSTL cannot build it with layer_norm=1 (the GHU's LayerNorm
   has the wrong shape), so no LayerNorm tensors are expected.
+- OpenSTL E3D-LSTM (the same at v0.3.0 and today): its tf_Conv3d wraps the Conv3d as
+  '.conv3d' (cell_list.N.conv_x.0.conv3d.weight -> cell_list.N.conv_x.0.weight, the cells'
+  conv_last.conv3d likewise); conv_gm -> conv_m (4C: i, f, g, m, our e3d_gates=released
+  order), conv_new_cell -> conv_oc, conv_new_gm -> conv_om, _norm_c_t -> norm_c, LayerNorm
+  '.1.weight|bias' [kC, tau, H, W] -> '.1.gamma|beta'; Conv3d weights [out, in, kt, kh, kw]
+  as ours. Its maths need e3d_memory, e3d_gates = released, e3d_temporal_conv = upsample,
+  e3d_recall_layout = flat, kernel (2, 5, 5), window 2 (see nets/e3d_lstm.py).
 """
 import collections
 import io
@@ -43,7 +50,7 @@ SOURCES = ("thuml", "openstl")
 OPENSTL_CODES = ("v0.3.0", "current")
 SUPPORTED = {
     "thuml": ("predrnn", "predrnn_v2"),
-    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp"),
+    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm"),
 }
 # the config each (source, model) defaults to: their Moving MNIST settings
 DEFAULT_CONFIGS = {
@@ -53,6 +60,7 @@ DEFAULT_CONFIGS = {
     ("openstl", "predrnn"): "configs/openstl_predrnn_mmnist.yaml",
     ("openstl", "predrnn_v2"): "configs/openstl_predrnn_v2_mmnist.yaml",
     ("openstl", "predrnn_pp"): "configs/openstl_predrnn_pp_mmnist.yaml",
+    ("openstl", "e3d_lstm"): "configs/openstl_e3d_lstm_mmnist.yaml",
 }
 
 # ---------------------------------------------------------------- reading torch files
@@ -332,6 +340,18 @@ def _rule(source, model, name):
             if parts[3] == "1" and parts[4] in ln:
                 return ".".join(parts[:4] + [ln[parts[4]]]), None, None
         return None, None, None
+    if model == "e3d_lstm" and parts[0] == "cell_list":
+        conv = {"conv_x": "conv_x", "conv_h": "conv_h", "conv_gm": "conv_m", "conv_new_cell": "conv_oc",
+                "conv_new_gm": "conv_om"}.get(parts[2])
+        if conv and len(parts) == 6 and parts[3:] == ["0", "conv3d", "weight"]:
+            return f"cell_list.{parts[1]}.{conv}.0.weight", None, None
+        if conv and len(parts) == 5 and parts[3] == "1" and parts[4] in ln:
+            return f"cell_list.{parts[1]}.{conv}.1.{ln[parts[4]]}", None, None
+        if parts[2:] == ["conv_last", "conv3d", "weight"]:
+            return f"cell_list.{parts[1]}.conv_last.weight", None, None
+        if len(parts) == 4 and parts[2] == "_norm_c_t" and parts[3] in ln:
+            return f"cell_list.{parts[1]}.norm_c.{ln[parts[3]]}", None, None
+        return None, None, None
     if model == "predrnn_pp":
         if parts[0] == "cell_list":
             layer = parts[1]
@@ -368,6 +388,21 @@ def switches(source, model, code):
             out["causal_c_input"] = ("m", "OpenSTL v0.3.0's CausalLSTMCell computes conv_c(m_t)")
         else:
             out["causal_c_input"] = ("c", "today's OpenSTL CausalLSTMCell computes conv_c(c_t)")
+    if source == "openstl" and model == "e3d_lstm":
+        out["forget_bias"] = (1.0, "OpenSTL's Eidetic3DLSTMCell adds forget bias 1.0")
+        out["e3d_memory"] = ("released", "OpenSTL's E3DLSTM_Model hands every cell the zero memory (cells return the M "
+                                         "they were given)")
+        out["e3d_gates"] = ("released", "OpenSTL's Eidetic3DLSTMCell has a 4C conv_gm, M' = sigmoid(f') * tanh(m_m) "
+                                        "+ ..., output gate sigmoid(tanh(.))")
+        out["e3d_temporal_conv"] = ("upsample", "OpenSTL's tf_Conv3d pads no frame in time and upsamples back to "
+                                                "the window (nearest)")
+        out["e3d_recall_layout"] = ("flat", "OpenSTL's _attn reshapes NCDHW tensors to [B, -1, C] without a permute")
+        out["window_length"] = (2, "OpenSTL's E3DLSTM_Model fixes window_length = 2")
+        out["temporal_kernel"] = (2, "OpenSTL's E3DLSTM_Model builds its cells with kernel (2, 5, 5)")
+        out["filter_size"] = (5, "OpenSTL's E3DLSTM_Model builds its cells with kernel (2, 5, 5), whatever "
+                                 "filter_size says")
+        out["e3d_activations"] = ("exact", "PyTorch's sigmoid/tanh/softmax are exact; MindSpore's float32 CPU "
+                                           "kernels err by up to 1e-4, which the LayerNorms amplify")
     if source == "thuml" or model in ("predrnn", "predrnn_v2"):
         out["forget_bias"] = (1.0, "their SpatioTemporalLSTMCell adds forget bias 1.0")
     return out
@@ -375,6 +410,19 @@ def switches(source, model, code):
 
 def describe(sd):
     """What the tensor shapes say about the network that wrote them."""
+    if "cell_list.0.conv_h.0.conv3d.weight" in sd:  # OpenSTL E3D-LSTM
+        widths = []
+        while f"cell_list.{len(widths)}.conv_h.0.conv3d.weight" in sd:
+            widths.append(sd[f"cell_list.{len(widths)}.conv_h.0.conv3d.weight"].shape[1])
+        w = sd["cell_list.0.conv_h.0.conv3d.weight"]
+        norm = sd.get("cell_list.0._norm_c_t.weight")
+        parts = [f"num_hidden={','.join(map(str, widths))}", f"kernel={tuple(w.shape[2:])}"]
+        if "cell_list.0.conv_x.0.conv3d.weight" in sd:
+            parts.append(f"patch_size^2*img_channel={sd['cell_list.0.conv_x.0.conv3d.weight'].shape[1]}")
+        if norm is not None:
+            parts.append(f"window {norm.shape[1]}, frames {norm.shape[2]}x{norm.shape[3]} after patching")
+        parts.append(f"layer_norm={'cell_list.0.conv_h.1.weight' in sd}")
+        return ", ".join(parts)
     widths = []
     while f"cell_list.{len(widths)}.conv_h.0.weight" in sd:
         widths.append(sd[f"cell_list.{len(widths)}.conv_h.0.weight"].shape[1])
@@ -444,3 +492,156 @@ def map_torch_params(source, model, sd, net, path="checkpoint"):
         notes.append("gate blocks reordered: conv_x (i,f,g,i',f',g',o)->(i,g,f,o,i',g',f'), "
                      "conv_h (i,f,g,o)->(i,g,f,o), conv_c (i,f,g)->(i,g,f)")
     return mapped, notes
+
+
+# ---------------------------------------------------------------- direct use (load_weights)
+
+CHECKPOINT_SOURCES = ("auto",) + SOURCES
+# switches that only make our float32 CPU result closer to PyTorch's: a notice, not a refusal
+PRECISION_KEYS = ("causal_tanh", "e3d_activations")
+# OpenSTL changed these models' maths after v0.3.0 without renaming a tensor
+CODE_DEPENDENT = ("convlstm", "predrnn_pp")
+_LEGACY_HEAD = pickle.dumps(_LEGACY_MAGIC, protocol=2)
+
+
+def is_torch_file(path):
+    """A torch.save file: a zip holding ARCHIVE/data.pkl, or the legacy format, which starts
+    with its magic number pickled (MindSpore checkpoints are protobuf, neither)."""
+    if not os.path.isfile(path):
+        return False
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return any(n.endswith("data.pkl") and n.count("/") == 1 for n in zf.namelist())
+        except zipfile.BadZipFile:
+            return False
+    with open(path, "rb") as f:
+        return f.read(len(_LEGACY_HEAD)) == _LEGACY_HEAD
+
+
+def guess_model(sd):
+    """Our model_name for a state dict of thuml/OpenSTL, from its tensor names (None: unknown)."""
+    names = set(sd)
+    if any(".conv_gm." in n or n.endswith("._norm_c_t.weight") for n in names):
+        return "e3d_lstm"
+    if any(n.startswith("gradient_highway.") for n in names):
+        return "predrnn_pp"
+    if "adapter.weight" in names:
+        return "predrnn_v2"
+    if any(n.startswith("cell_list.") and ".conv_m." in n for n in names):
+        return "predrnn"
+    if any(n.startswith("cell_list.") and ".conv_x." in n for n in names):
+        return "convlstm"
+    return None
+
+
+def _same_meaning(sources, model, sd):
+    """Whether every candidate source maps these tensors alike and needs the same switches."""
+    first = sources[0]
+    for other in sources[1:]:
+        for code in OPENSTL_CODES:
+            if switches(first, model, code) != switches(other, model, code):
+                return False
+        for name in sd:
+            a, b = _rule(first, model, name), _rule(other, model, name)
+            if a[0] != b[0] or a[2] != b[2] or (a[1] is None) != (b[1] is None):
+                return False
+    return True
+
+
+def resolve_source(requested, model, sd, origin, kind, path):
+    """(source, why) for checkpoint_source=auto|thuml|openstl; one UserError line when the
+    file could come from repositories whose maths differ."""
+    if requested not in CHECKPOINT_SOURCES:
+        raise UserError(f"config key 'checkpoint_source': must be {' | '.join(CHECKPOINT_SOURCES)}, got {requested!r}")
+    if requested != "auto":
+        if model not in SUPPORTED[requested]:
+            raise UserError(f"config key 'checkpoint_source': {requested} checkpoints are supported for "
+                            f"{', '.join(SUPPORTED[requested])}, not model_name={model}")
+        return requested, "checkpoint_source"
+    if origin == "thuml":
+        candidates = ["thuml"]
+    elif origin in ("lightning", "v0.3.0"):
+        candidates = ["openstl"]
+    else:
+        candidates = [s for s in SOURCES if model in SUPPORTED[s]]
+    candidates = [s for s in candidates if model in SUPPORTED[s]]
+    if not candidates:
+        raise UserError(f"{path} is {kind}, which no supported repository writes for model_name={model}; "
+                        f"set checkpoint_source to {' or '.join(SOURCES)}")
+    if len(candidates) > 1 and not _same_meaning(candidates, model, sd):
+        raise UserError(f"{path} ({kind}) may be {' or '.join(candidates)}'s {model}, whose maths differ: "
+                        f"set --checkpoint_source={'|'.join(candidates)}")
+    if len(candidates) > 1:
+        return candidates[0], f"{kind}: thuml and OpenSTL write the same names and compute the same {model}"
+    return candidates[0], kind
+
+
+def _flag(key, value):
+    return f"--{key}={str(value).lower() if isinstance(value, bool) else value}"
+
+
+def check_switches(cfg, source, model, origin, log):
+    """Refuse (one line, with the flags) a config whose maths differ from the source's; the
+    OpenSTL version of ConvLSTM and PredRNN++ is whichever the config's switches select."""
+    versions = {code: switches(source, model, code) for code in OPENSTL_CODES}
+    required = versions["current"]
+    fixed = {k: v for k, (v, _) in required.items()
+             if all(k in s and s[k][0] == v for s in versions.values())}
+    wrong = [k for k, v in fixed.items() if k not in PRECISION_KEYS and cfg[k] != v]
+    if wrong:
+        raise UserError(f"this {source} {model} checkpoint needs {' '.join(_flag(k, fixed[k]) for k in wrong)} "
+                        f"(the config has {', '.join(f'{k}={cfg[k]}' for k in wrong)}); add the flags or use "
+                        f"--config_path={DEFAULT_CONFIGS[(source, model)]}")
+    for key in PRECISION_KEYS:
+        if key in fixed and cfg[key] != fixed[key]:
+            log(f"notice: {key}={cfg[key]}: predictions differ from PyTorch's by up to ~1e-4; "
+                f"{_flag(key, fixed[key])} matches them within 1e-5")
+    if source == "openstl" and model in CODE_DEPENDENT:
+        varying = [k for k in required if k not in fixed]
+        runs = [code for code, s in versions.items() if all(cfg[k] == s[k][0] for k in varying)]
+        expected = "current" if origin == "lightning" else "v0.3.0"
+        if not runs:
+            needs = "; ".join(f"{c} needs {' '.join(_flag(k, versions[c][k][0]) for k in varying)}" for c in versions)
+            raise UserError(f"no OpenSTL version computes this {model} with "
+                            f"{', '.join(f'{k}={cfg[k]}' for k in varying)}: {needs}")
+        code = runs[0]
+        other = [o for o in OPENSTL_CODES if o != code][0]
+        log(f"  computing OpenSTL {code}'s {model} ({', '.join(f'{k}={cfg[k]}' for k in varying)}); "
+            f"{other}'s needs {' '.join(_flag(k, versions[other][k][0]) for k in varying)}"
+            + (f" (a file like this one is usually written by {expected})" if code != expected else ""))
+
+
+def _model_of(net):
+    from nets.registry import model_class, model_names
+    for name in model_names():
+        if type(net) is model_class(name):
+            return name
+    raise UserError(f"a PyTorch checkpoint cannot be loaded into {type(net).__name__}")
+
+
+def load_torch_weights(net, path, cfg=None, log=print):
+    """Map a thuml/OpenSTL torch.save file onto net in memory, as convert_checkpoint.py would.
+    With cfg, the source comes from cfg.checkpoint_source (auto: by container and names) and
+    the config's switches are checked against the source's maths."""
+    log = log or (lambda *_: None)
+    sd, kind, origin = network_state(read_torch_file(path), path)
+    model = cfg.model_name if cfg is not None else _model_of(net)
+    guessed = guess_model(sd)
+    if guessed is not None and guessed != model:
+        hint = DEFAULT_CONFIGS.get(("openstl", guessed)) or DEFAULT_CONFIGS.get(("thuml", guessed))
+        raise UserError(f"{path} holds a {guessed} ({kind}), not a {model}: use --model_name={guessed}"
+                        + (f" (e.g. --config_path={hint})" if hint else ""))
+    requested = cfg.checkpoint_source if cfg is not None else "auto"
+    source, why = resolve_source(requested, model, sd, origin, kind, path)
+    log(f"{path}: PyTorch checkpoint of {source}'s {model} ({why}), converted in memory")
+    if cfg is not None:
+        check_switches(cfg, source, model, origin, log)
+    else:
+        log("  notice: no config given, so its switches are not checked against the source's maths")
+    mapped, notes = map_torch_params(source, model, sd, net, path)
+    import mindspore as ms
+    ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in mapped.items()},
+                           strict_load=True)
+    for note in notes:
+        log(f"  {note}")

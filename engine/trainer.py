@@ -165,7 +165,7 @@ def train(cfg, log=None):
                        skip=("learning_rate",))
         start_step = ckpt.checkpoint_step(params) or 0
     elif cfg.pretrained_model:
-        ckpt.load_weights(net, cfg.pretrained_model, log=log)
+        ckpt.load_weights(net, cfg.pretrained_model, log=log, cfg=cfg)
 
     log(f"[{timestamp()}] train {cfg.model_name} on {target} ({cfg.mode}), config {cfg.config_path or 'default_config.yaml'}")
     log(f"  data {cfg.train_mindrecord}: {info['num_samples']} clips of {info['frame_shape']}; "

@@ -24,39 +24,32 @@ C + RECALL is always on; `layer_norm` adds LayerNorms after conv_x, conv_h, conv
 and conv_om (OpenSTL's placement). Both normalise per sample over (C, tau, H, W).
 When the memory arriving from the layer below has another width, a 1x1x1 convolution
 without bias (`conv_m_in`) maps it to num_hidden (as layers/st_lstm_cell.py).
+
+Switches for the released code (the defaults are the paper's maths above):
+- gates='released' (the authors' TF code and OpenSTL): conv_m has 4C outputs (i, f, g, m),
+  M' = sigmoid(i_x' + i_m) * tanh(g_x' + g_m) + sigmoid(f_x' + f_m + forget_bias) * tanh(m_m)
+  and the output gate is O = sigmoid(tanh(o_x + o_h + o_c + o_m)).
+- temporal_conv='upsample' (OpenSTL's tf_Conv3d): no temporal padding, so a kernel of kt
+  frames leaves tau - kt + 1 of them, and nearest-neighbour upsampling (torch's
+  F.interpolate 'nearest' index rule) repeats them back to tau. With tau = kt = 2 every
+  output frame is the one valid frame.
+- recall_layout='flat' (OpenSTL): query, keys and the recall output are plain reshapes of the
+  NCDHW tensors to [B, -1, C] and back, without the channels-last permute, so a "token" is C
+  consecutive values of the C-major memory layout.
+- exact=True: sigmoid, tanh and the attention softmax in float64 (layers/activations.py):
+  MindSpore's float32 CPU kernels err by up to 1e-4 (tanh) and 8e-7 (sigmoid), which the
+  LayerNorms amplify; converted PyTorch checkpoints need it to agree within 1e-5.
 """
+import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
-from mindspore.common.initializer import initializer
 
+from layers.activations import sigmoid_exact, tanh_exact
+from layers.layer_norm import TensorLayerNorm
 
-class WindowLayerNorm(nn.Cell):
-    """Per-sample LayerNorm over (C, tau, H, W) of an NCDHW tensor, written with ReduceMean
-    so that it exports to ONNX. affine='element': scale and shift of shape (C, tau, H, W),
-    as torch.nn.LayerNorm([C, tau, H, W]) in OpenSTL; 'channel': one per channel, as the
-    authors' tf.contrib.layers.layer_norm."""
-
-    def __init__(self, channels, window, height, width, eps=1e-5, affine="element"):
-        super().__init__()
-        if affine == "element":
-            shape = (channels, window, height, width)
-        elif affine == "channel":
-            shape = (channels, 1, 1, 1)
-        else:
-            raise ValueError(f"affine must be 'element' or 'channel', got {affine!r}")
-        self.gamma = ms.Parameter(initializer("ones", shape, ms.float32), name="gamma")
-        self.beta = ms.Parameter(initializer("zeros", shape, ms.float32), name="beta")
-        self.eps = eps
-
-    def construct(self, x):
-        # statistics on a [B, N] view: MindSpore's CPU backward of a 4-axis ReduceMean is
-        # several times slower than that of a 1-axis one
-        flat = ops.reshape(x, (x.shape[0], -1))
-        mean = ops.mean(flat, axis=1, keep_dims=True)
-        centred = flat - mean
-        var = ops.mean(centred * centred, axis=1, keep_dims=True)
-        normed = ops.reshape(centred / ops.sqrt(var + self.eps), x.shape)
-        return normed * self.gamma + self.beta
+GATES = ("paper", "released")
+TEMPORAL_CONVS = ("same", "upsample")
+RECALL_LAYOUTS = ("tokens", "flat")
 
 
 def temporal_padding(kernel):
@@ -65,17 +58,53 @@ def temporal_padding(kernel):
     return before, kernel - 1 - before
 
 
+def nearest_frames(valid, window):
+    """Which of `valid` frames each of `window` output frames copies, by torch's 'nearest'
+    rule: floor(j * (valid / window)) in float32, at most valid - 1."""
+    scale = np.float32(valid) / np.float32(window)
+    return [min(int(np.floor(np.float32(j) * scale)), valid - 1) for j in range(window)]
+
+
+class UpsampledConv3d(nn.Conv3d):
+    """OpenSTL's tf_Conv3d: a Conv3d without temporal padding (spatial 'same'), then
+    nearest upsampling of the remaining frames back to the window. A Conv3d subclass so
+    that the weight keeps the name of a plain convolution ('conv_x.0.weight')."""
+
+    def __init__(self, in_channels, out_channels, temporal_kernel, filter_size, window):
+        pad = filter_size // 2
+        super().__init__(in_channels, out_channels, (temporal_kernel, filter_size, filter_size),
+                         pad_mode="pad", padding=(0, 0, pad, pad, pad, pad), has_bias=False)
+        valid = window - temporal_kernel + 1
+        if valid < 1:
+            raise ValueError(f"a temporal kernel of {temporal_kernel} frames needs a window of at least "
+                             f"{temporal_kernel} frames without temporal padding, got {window}")
+        index = nearest_frames(valid, window)
+        self.resample = index != list(range(window))
+        # a constant index (Gather exports to ONNX; interpolate does not)
+        self.frame_index = ms.Tensor(np.array(index, np.int32))
+
+    def construct(self, x):
+        out = self.conv3d(x, self.weight)
+        if self.resample:
+            out = ops.gather(out, self.frame_index, 2)
+        return out
+
+
 def gate_conv3d(in_channels, out_channels, temporal_kernel, filter_size, layer_norm=False,
-                window=None, height=None, width=None):
-    """A 'same'-padded 3D convolution without bias, optionally followed by a LayerNorm.
-    Explicit pads so the exported graph carries fixed (possibly asymmetric) pads; wrapped
-    in a SequentialCell for stable names ('conv_x.0.weight', 'conv_x.1.gamma')."""
-    before, after = temporal_padding(temporal_kernel)
-    pad = filter_size // 2
-    conv = nn.Conv3d(in_channels, out_channels, (temporal_kernel, filter_size, filter_size),
-                     pad_mode="pad", padding=(before, after, pad, pad, pad, pad), has_bias=False)
+                window=None, height=None, width=None, temporal_conv="same"):
+    """A 3D convolution without bias ('same' padded, or OpenSTL's valid + upsample),
+    optionally followed by a LayerNorm. Explicit pads so the exported graph carries fixed
+    (possibly asymmetric) pads; wrapped in a SequentialCell for stable names
+    ('conv_x.0.weight', 'conv_x.1.gamma')."""
+    if temporal_conv == "upsample":
+        conv = UpsampledConv3d(in_channels, out_channels, temporal_kernel, filter_size, window)
+    else:
+        before, after = temporal_padding(temporal_kernel)
+        pad = filter_size // 2
+        conv = nn.Conv3d(in_channels, out_channels, (temporal_kernel, filter_size, filter_size),
+                         pad_mode="pad", padding=(before, after, pad, pad, pad, pad), has_bias=False)
     if layer_norm:
-        return nn.SequentialCell([conv, WindowLayerNorm(out_channels, window, height, width)])
+        return nn.SequentialCell([conv, TensorLayerNorm(out_channels, window, height, width)])
     return nn.SequentialCell([conv])
 
 
@@ -88,45 +117,82 @@ def history_tokens(c):
 
 class Eidetic3DLSTMCell(nn.Cell):
     def __init__(self, in_channels, num_hidden, window_length, height, width, filter_size,
-                 temporal_kernel=2, layer_norm=False, forget_bias=1.0, memory_channels=None):
+                 temporal_kernel=2, layer_norm=False, forget_bias=1.0, memory_channels=None,
+                 gates="paper", temporal_conv="same", recall_layout="tokens", exact=False):
         super().__init__()
+        for name, value, allowed in (("gates", gates, GATES), ("temporal_conv", temporal_conv, TEMPORAL_CONVS),
+                                     ("recall_layout", recall_layout, RECALL_LAYOUTS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         self.num_hidden = num_hidden
         self.forget_bias = forget_bias
+        self.released_gates = gates == "released"
+        self.flat_recall = recall_layout == "flat"
+        self.exact = bool(exact)
         memory_channels = memory_channels or num_hidden
         self.project_memory = memory_channels != num_hidden
         if self.project_memory:
             self.conv_m_in = nn.Conv3d(memory_channels, num_hidden, 1, has_bias=False)
-        args = (temporal_kernel, filter_size, layer_norm, window_length, height, width)
+        args = (temporal_kernel, filter_size, layer_norm, window_length, height, width, temporal_conv)
         self.conv_x = gate_conv3d(in_channels, 7 * num_hidden, *args)
         self.conv_h = gate_conv3d(num_hidden, 4 * num_hidden, *args)
-        self.conv_m = gate_conv3d(num_hidden, 3 * num_hidden, *args)
+        self.conv_m = gate_conv3d(num_hidden, (4 if self.released_gates else 3) * num_hidden, *args)
         self.conv_oc = gate_conv3d(num_hidden, num_hidden, *args)
         self.conv_om = gate_conv3d(num_hidden, num_hidden, *args)
         self.conv_last = nn.Conv3d(2 * num_hidden, num_hidden, 1, has_bias=False)
-        self.norm_c = WindowLayerNorm(num_hidden, window_length, height, width)
+        self.norm_c = TensorLayerNorm(num_hidden, window_length, height, width)
         self.attend = ops.BatchMatMul(transpose_b=True)
         self.gather = ops.BatchMatMul()
+
+    def sigmoid(self, x):
+        if self.exact:
+            return sigmoid_exact(x)
+        return ops.sigmoid(x)
+
+    def tanh(self, x):
+        if self.exact:
+            return tanh_exact(x)
+        return ops.tanh(x)
+
+    def softmax(self, x):
+        if self.exact:
+            return ops.cast(ops.softmax(ops.cast(x, ms.float64), axis=2), x.dtype)
+        return ops.softmax(x, axis=2)
+
+    def tokens(self, c):
+        """[B, C, tau, H, W] -> [B, tau*H*W, C], the memory layout the recall reads."""
+        if self.flat_recall:
+            return ops.reshape(c, (c.shape[0], -1, c.shape[1]))
+        return history_tokens(c)
 
     def recall(self, r, history):
         """Attention of the recall gate over the eidetic memory.
         r [B, C, tau, H, W]; history [B, N, C] (N = tau*H*W per stored state)."""
         b, ch, tau, h, w = r.shape
-        query = history_tokens(r)
-        weights = ops.softmax(self.attend(query, history), axis=2)  # [B, tau*H*W, N]
-        out = ops.reshape(self.gather(weights, history), (b, tau, h, w, ch))
-        return ops.transpose(out, (0, 4, 1, 2, 3))
+        query = self.tokens(r)
+        weights = self.softmax(self.attend(query, history))  # [B, tau*H*W, N]
+        out = self.gather(weights, history)
+        if self.flat_recall:
+            return ops.reshape(out, (b, ch, tau, h, w))
+        return ops.transpose(ops.reshape(out, (b, tau, h, w, ch)), (0, 4, 1, 2, 3))
 
     def construct(self, x, h, c, m, history):
         if self.project_memory:
             m = self.conv_m_in(m)
         i_x, g_x, r_x, o_x, i_xp, g_xp, f_xp = ops.split(self.conv_x(x), self.num_hidden, axis=1)
         i_h, g_h, r_h, o_h = ops.split(self.conv_h(h), self.num_hidden, axis=1)
-        i_m, f_m, g_m = ops.split(self.conv_m(m), self.num_hidden, axis=1)
-        recall_gate = ops.sigmoid(r_x + r_h)
-        c_new = (ops.sigmoid(i_x + i_h) * ops.tanh(g_x + g_h)
+        recall_gate = self.sigmoid(r_x + r_h)
+        c_new = (self.sigmoid(i_x + i_h) * self.tanh(g_x + g_h)
                  + self.norm_c(c + self.recall(recall_gate, history)))
-        m_new = (ops.sigmoid(i_xp + i_m) * ops.tanh(g_xp + g_m)
-                 + ops.sigmoid(f_xp + f_m + self.forget_bias) * m)
-        o = ops.sigmoid(o_x + o_h + self.conv_oc(c_new) + self.conv_om(m_new))
-        h_new = o * ops.tanh(self.conv_last(ops.concat((c_new, m_new), axis=1)))
+        if self.released_gates:
+            i_m, f_m, g_m, m_m = ops.split(self.conv_m(m), self.num_hidden, axis=1)
+            kept = self.tanh(m_m)
+        else:
+            i_m, f_m, g_m = ops.split(self.conv_m(m), self.num_hidden, axis=1)
+            kept = m
+        m_new = (self.sigmoid(i_xp + i_m) * self.tanh(g_xp + g_m)
+                 + self.sigmoid(f_xp + f_m + self.forget_bias) * kept)
+        o = o_x + o_h + self.conv_oc(c_new) + self.conv_om(m_new)
+        o = self.sigmoid(self.tanh(o)) if self.released_gates else self.sigmoid(o)
+        h_new = o * self.tanh(self.conv_last(ops.concat((c_new, m_new), axis=1)))
         return h_new, c_new, m_new

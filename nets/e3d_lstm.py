@@ -20,27 +20,43 @@ Spatiotemporal memory M (`memory_flow`):
   given, so every layer at every step reads the initial zero M; the new M of a cell still
   feeds its own output gate and hidden state. Parameters are the same in both modes, so a
   checkpoint can be evaluated either way.
+
+The released code differs in more than the memory flow; `e3d_gates`, `e3d_temporal_conv`,
+`e3d_recall_layout` and `e3d_activations` select its maths cell by cell (layers/e3d_lstm_cell.py).
+OpenSTL's E3DLSTM_Model is e3d_memory=released, e3d_gates=released,
+e3d_temporal_conv=upsample, e3d_recall_layout=flat with kernel (2, 5, 5) and a window of 2
+(configs/openstl_e3d_lstm_mmnist.yaml); e3d_activations=exact makes our float32 CPU result
+agree with PyTorch's within 1e-5.
 """
 from mindspore import nn, ops
 
 from engine.errors import UserError
-from layers.e3d_lstm_cell import Eidetic3DLSTMCell, history_tokens
+from layers.e3d_lstm_cell import GATES, RECALL_LAYOUTS, TEMPORAL_CONVS, Eidetic3DLSTMCell
 from nets.base import RecurrentPredictor, frame_dims
 
 MEMORY_FLOWS = ("paper", "released")
+ACTIVATIONS = ("ops", "exact")
 
 
 class E3DLSTM(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
                  filter_size=5, window_length=2, temporal_kernel=2, layer_norm=False,
-                 forget_bias=1.0, memory_flow="paper"):
+                 forget_bias=1.0, memory_flow="paper", gates="paper", temporal_conv="same",
+                 recall_layout="tokens", activations="ops"):
         super().__init__(seq_length, input_length, frame_channel, height, width)
-        if memory_flow not in MEMORY_FLOWS:
-            raise UserError(f"config key 'e3d_memory': must be paper or released, got {memory_flow!r}")
+        for key, value, allowed in (("e3d_memory", memory_flow, MEMORY_FLOWS), ("e3d_gates", gates, GATES),
+                                    ("e3d_temporal_conv", temporal_conv, TEMPORAL_CONVS),
+                                    ("e3d_recall_layout", recall_layout, RECALL_LAYOUTS),
+                                    ("e3d_activations", activations, ACTIVATIONS)):
+            if value not in allowed:
+                raise UserError(f"config key '{key}': must be {' or '.join(allowed)}, got {value!r}")
         if window_length < 1:
             raise UserError(f"config key 'window_length': must be >= 1, got {window_length}")
         if temporal_kernel < 1:
             raise UserError(f"config key 'temporal_kernel': must be >= 1, got {temporal_kernel}")
+        if temporal_conv == "upsample" and temporal_kernel > window_length:
+            raise UserError(f"config key 'temporal_kernel': with e3d_temporal_conv=upsample (no temporal padding) "
+                            f"it must be <= window_length ({window_length}), got {temporal_kernel}")
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
         self.window_length = window_length
@@ -51,7 +67,9 @@ class E3DLSTM(RecurrentPredictor):
             in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
             cells.append(Eidetic3DLSTMCell(in_channels, hidden, window_length, height, width, filter_size,
                                            temporal_kernel, layer_norm, forget_bias,
-                                           memory_channels=self.memory_widths[i]))
+                                           memory_channels=self.memory_widths[i], gates=gates,
+                                           temporal_conv=temporal_conv, recall_layout=recall_layout,
+                                           exact=activations == "exact"))
         self.cell_list = nn.CellList(cells)
         self.conv_last = nn.Conv3d(self.num_hidden[-1], frame_channel, (window_length, 1, 1),
                                    stride=(window_length, 1, 1), pad_mode="valid", has_bias=False)
@@ -61,7 +79,8 @@ class E3DLSTM(RecurrentPredictor):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
                    cfg.filter_size, cfg.window_length, cfg.temporal_kernel, cfg.layer_norm,
-                   cfg.forget_bias, cfg.e3d_memory)
+                   cfg.forget_bias, cfg.e3d_memory, cfg.e3d_gates, cfg.e3d_temporal_conv,
+                   cfg.e3d_recall_layout, cfg.e3d_activations)
 
     def zeros(self, batch, channels):
         return ops.zeros((batch, channels, self.window_length, self.height, self.width),
@@ -73,11 +92,11 @@ class E3DLSTM(RecurrentPredictor):
             previous = previous + (ops.zeros((batch, self.frame_channel, self.height, self.width),
                                              self.conv_last.weight.dtype),)
         h, c, history = (), (), ()
-        for ch in self.num_hidden:
-            zero = self.zeros(batch, ch)
+        for i in range(self.num_layers):
+            zero = self.zeros(batch, self.num_hidden[i])
             h = h + (zero,)
             c = c + (zero,)
-            history = history + (history_tokens(zero),)
+            history = history + (self.cell_list[i].tokens(zero),)
         return previous, h, c, self.zeros(batch, self.num_hidden[-1]), history
 
     def step(self, x, state):
@@ -94,7 +113,7 @@ class E3DLSTM(RecurrentPredictor):
                 m = m_out
             new_h = new_h + (h_i,)
             new_c = new_c + (c_i,)
-            new_history = new_history + (ops.concat((history[i], history_tokens(c_i)), axis=1),)
+            new_history = new_history + (ops.concat((history[i], self.cell_list[i].tokens(c_i)), axis=1),)
             inp = h_i
         frame = self.conv_last(inp)
         frame = ops.reshape(frame, (batch, self.frame_channel, self.height, self.width))

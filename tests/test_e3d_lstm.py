@@ -39,6 +39,43 @@ def conv3d(x, w):
     return out
 
 
+def conv3d_upsampled(x, w):
+    """OpenSTL's tf_Conv3d in numpy: no temporal padding, then torch's 'nearest' frame index
+    floor(j * valid / window) back to the window (written out, not from our code)."""
+    kt, window = w.shape[2], x.shape[2]
+    padded = np.pad(x, ((0, 0), (0, 0), (0, kt - 1), (0, 0), (0, 0)))  # conv3d() pads after
+    valid = window - kt + 1
+    same = conv3d(padded, w)[:, :, :valid]  # frames whose kernel saw no padding
+    return same[:, :, [min(int(np.floor(j * valid / window)), valid - 1) for j in range(window)]]
+
+
+def recall_flat(r, history):
+    """OpenSTL's _attn: plain reshapes of NCDHW tensors to [B, -1, C] and back."""
+    b, ch = r.shape[:2]
+    q = r.reshape(b, -1, ch)
+    keys = np.concatenate([s.reshape(b, -1, ch) for s in history], axis=1)
+    logits = q @ np.swapaxes(keys, 1, 2)
+    weights = np.exp(logits - logits.max(axis=2, keepdims=True))
+    weights = weights / weights.sum(axis=2, keepdims=True)
+    return (weights @ keys).reshape(r.shape)
+
+
+def numpy_released_cell(p, x, h, c, m, history, forget_bias=1.0):
+    """The authors' released cell as OpenSTL runs it, with LayerNorm after every gate conv."""
+    def g(name, inp):
+        return layer_norm5(conv3d_upsampled(inp, p[f"{name}.0.weight"]), p[f"{name}.1.gamma"], p[f"{name}.1.beta"])
+    i_x, g_x, r_x, o_x, i_xp, g_xp, f_xp = np.split(g("conv_x", x), 7, axis=1)
+    i_h, g_h, r_h, o_h = np.split(g("conv_h", h), 4, axis=1)
+    rec = recall_flat(sigmoid(r_x + r_h), history)
+    c_new = sigmoid(i_x + i_h) * np.tanh(g_x + g_h) + layer_norm5(c + rec, p["norm_c.gamma"], p["norm_c.beta"])
+    i_m, f_m, g_m, m_m = np.split(g("conv_m", m), 4, axis=1)
+    m_new = sigmoid(i_xp + i_m) * np.tanh(g_xp + g_m) + sigmoid(f_xp + f_m + forget_bias) * np.tanh(m_m)
+    o = sigmoid(np.tanh(o_x + o_h + g("conv_oc", c_new) + g("conv_om", m_new)))
+    mem = np.concatenate([c_new, m_new], axis=1)
+    h_new = o * np.tanh(np.einsum("bcthw,oc->bothw", mem, p["conv_last.weight"][:, :, 0, 0, 0]))
+    return h_new, c_new, m_new
+
+
 def layer_norm5(x, gamma, beta, eps=1e-5):
     mean = x.mean(axis=(1, 2, 3, 4), keepdims=True)
     var = ((x - mean) ** 2).mean(axis=(1, 2, 3, 4), keepdims=True)
@@ -140,6 +177,42 @@ def test_cell_matches_numpy_with_recall_over_history(ms_context, use_ln, window,
     assert np.abs(short[1] - expected[1]).max() > 1e-2
 
 
+def test_released_cell_switches_match_numpy(ms_context):
+    """e3d_gates=released, e3d_temporal_conv=upsample, e3d_recall_layout=flat, exact
+    activations, on a window of 3 frames with kernel 2 (2 valid frames upsampled to 3 by
+    the index [0, 0, 1]) and weights large enough to reach where MindSpore's float32 tanh
+    errs by 1e-4: within 1e-5 of numpy."""
+    ms = ms_context
+    from layers.e3d_lstm_cell import Eidetic3DLSTMCell, nearest_frames
+    assert nearest_frames(2, 3) == [0, 0, 1] and nearest_frames(1, 2) == [0, 0] and nearest_frames(3, 3) == [0, 1, 2]
+    rng = np.random.default_rng(14)
+    b, cin, hid, window, size = 2, 3, 4, 3, 4
+    cell = Eidetic3DLSTMCell(cin, hid, window, size, size, 3, temporal_kernel=2, layer_norm=True,
+                             gates="released", temporal_conv="upsample", recall_layout="flat", exact=True)
+    p = randomize(cell, ms, rng, scale=0.3)
+    assert p["conv_m.0.weight"].shape == (4 * hid, hid, 2, 3, 3)
+    for name in ("conv_x", "conv_h", "conv_m", "conv_oc", "conv_om", "norm_c"):  # gate pre-activations beyond 3
+        key = f"{name}.1.gamma" if name != "norm_c" else "norm_c.gamma"
+        value = (p[key] * 4).astype(np.float32)
+        dict(cell.parameters_and_names())[key].set_data(ms.Tensor(value))
+        p[key] = value.astype(np.float64)
+
+    def state(ch):
+        return rng.normal(0, 0.7, (b, ch, window, size, size)).astype(np.float32)
+
+    x, h, c, m = state(cin), state(hid), state(hid), state(hid)
+    history = [state(hid) for _ in range(3)]
+    tokens = np.concatenate([s.reshape(b, -1, hid) for s in history], axis=1)
+    got = [o.asnumpy() for o in cell(*(ms.Tensor(a) for a in (x, h, c, m, tokens)))]
+    expected = numpy_released_cell(p, *(a.astype(np.float64) for a in (x, h, c, m)),
+                                   [s.astype(np.float64) for s in history])
+    for a, e in zip(got, expected):
+        np.testing.assert_allclose(a, e, atol=1e-5)
+    assert np.abs(expected[0]).max() > 0.3
+    # the flat layout is not the token layout: the recall would differ
+    assert np.abs(recall_flat(expected[1], [expected[1]]) - recall(expected[1], [expected[1]])).max() > 1e-2
+
+
 def test_memory_flow_switch_changes_only_the_memory_path(ms_context):
     """Both flows against the numpy recurrence with the same weights: 'paper' hands M up the
     layers and from the top layer at t-1 to layer 0 at t; 'released' gives every layer the
@@ -192,10 +265,25 @@ def test_config_keys_reach_the_model():
     assert not net.carry_memory and net.window_length == 3
     assert net.cell_list[0].conv_x[0].weight.shape == (56, 64, 1, 3, 3)
     assert net.conv_last.weight.shape == (64, 8, 3, 1, 1)
-    assert load_config(TINY + ["--model_name=e3d_lstm"]).e3d_memory == "paper"
+    default = load_config(TINY + ["--model_name=e3d_lstm"])
+    assert (default.e3d_memory, default.e3d_gates, default.e3d_temporal_conv, default.e3d_recall_layout,
+            default.e3d_activations) == ("paper", "paper", "same", "tokens", "ops")
+    released = build_model(load_config(TINY + ["--model_name=e3d_lstm", "--num_hidden=8", "--e3d_gates=released",
+                                               "--e3d_temporal_conv=upsample", "--e3d_recall_layout=flat",
+                                               "--e3d_activations=exact"]))
+    cell = released.cell_list[0]
+    assert cell.conv_m[0].weight.shape == (32, 8, 2, 3, 3) and cell.released_gates and cell.flat_recall
+    assert cell.exact and cell.conv_x[0].resample  # 1 valid frame of 2 copied twice
     from engine.errors import UserError
-    with pytest.raises(UserError, match="e3d_memory"):
-        build_model(load_config(TINY + ["--model_name=e3d_lstm", "--e3d_memory=tf"]))
+    for bad in ("--e3d_memory=tf", "--e3d_gates=tf", "--e3d_temporal_conv=valid", "--e3d_recall_layout=x",
+                "--e3d_activations=fast"):
+        with pytest.raises(UserError, match=bad[2:].split("=")[0]):
+            build_model(load_config(TINY + ["--model_name=e3d_lstm", bad]))
+    with pytest.raises(UserError, match="temporal_kernel"):
+        build_model(load_config(TINY + ["--model_name=e3d_lstm", "--e3d_temporal_conv=upsample", "--temporal_kernel=3"]))
+    openstl = load_config([f"--config_path={ROOT}/configs/openstl_e3d_lstm_mmnist.yaml"])
+    assert (openstl.e3d_memory, openstl.e3d_gates, openstl.e3d_temporal_conv, openstl.e3d_recall_layout,
+            openstl.e3d_activations) == ("released", "released", "upsample", "flat", "exact")
     kth = load_config([f"--config_path={ROOT}/configs/e3d_lstm_kth.yaml"])
     assert (kth.img_width, kth.patch_size, kth.input_length, kth.seq_length) == (128, 8, 10, 30)
     assert kth.sampling_stop_iter == 100000 and kth.model_name == "e3d_lstm" and kth.dataset == "kth"

@@ -5,10 +5,15 @@ those repositories' parameter names and forward passes (OpenSTL at v0.3.0 and to
 they differ), saved in each container they write (thuml {'net_param'}, plain state_dict in
 the zip and the legacy format, v0.3.0 latest.pth, Lightning best.ckpt), with their
 predictions for one input under the evaluation schedule and under a reverse-scheduled-
-sampling mask, computed in float64 from the saved float32 weights. Converted, our float32
-nets must reproduce them within 1e-5; with LayerNorm within 2e-5: LayerNorm divides by the
-per-sample spread of the gate pre-activations, which magnifies float32 rounding (PyTorch's
-own float32 forward differs from the float64 one by the same ~1e-5 on these fixtures).
+sampling mask, and PredRNN-V2's decoupling loss, computed in float64 from the saved float32
+weights. Converted, our float32 nets must reproduce them within 1e-5.
+
+One exception, TOLERANCE below: OpenSTL PredRNN-V2 with LayerNorm reaches 1.3e-5. The cause
+is not the LayerNorm but MindSpore's float32 CPU sigmoid (off by up to 8e-7; PyTorch's by
+1e-7), used by the ST-LSTM cell, whose errors the LayerNorms divide by the small spread of
+the gate pre-activations. With sigmoid and tanh in float64 (layers/activations.py, as
+E3D-LSTM's e3d_activations=exact does) every case here stays within 1.5e-6; the ST-LSTM
+cell does not have that switch yet.
 """
 import io
 import json
@@ -36,7 +41,8 @@ def case_argv(tag):
     return [f"--model_name={c['model']}", f"--num_hidden={m['num_hidden']}", f"--filter_size={m['filter_size']}",
             f"--patch_size={m['patch_size']}", f"--img_width={m['img_width']}", f"--img_channel={m['img_channel']}",
             f"--input_length={m['input_length']}", f"--seq_length={m['seq_length']}",
-            f"--layer_norm={str(c['layer_norm']).lower()}", "--device_target=CPU"]
+            f"--layer_norm={str(c['layer_norm']).lower()}", "--device_target=CPU"] + \
+        [f"--{k}={v}" for k, v in c.get("settings", {}).items()]
 
 
 def convert(tag, out, *extra):
@@ -48,14 +54,21 @@ def convert(tag, out, *extra):
     return cfg, lines
 
 
-def predict(ms, cfg, path, mask):
+def predict(ms, cfg, path, *masks_):
+    """Our predictions for the fixture's frames under each mask, from one net (one compile)."""
+    net = load_net(cfg, path)
+    net.set_train(False)
+    frames = ms.Tensor(np.load(os.path.join(FIXTURES, "reference.npz"))["frames"])
+    outs = [net(frames, ms.Tensor(m.astype(np.float32))).asnumpy() for m in masks_]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def load_net(cfg, path):
     from engine.checkpoint import load_weights
     from nets.registry import build_model
     net = build_model(cfg)
-    load_weights(net, path, log=None)
-    net.set_train(False)
-    frames = np.load(os.path.join(FIXTURES, "reference.npz"))["frames"]
-    return net(ms.Tensor(frames), ms.Tensor(mask.astype(np.float32))).asnumpy()
+    load_weights(net, path, log=None, cfg=cfg)
+    return net
 
 
 def masks():
@@ -68,17 +81,38 @@ def masks():
     return evaluation, rss
 
 
+# measured max |ours - reference| (eval, rss) on this CPU: see the module docstring
+TOLERANCE = {"openstl_predrnn_v2": 2e-5}
+
+
 @pytest.mark.parametrize("tag", sorted(json.load(open(os.path.join(FIXTURES, "manifest.json")))["cases"]))
 def test_converted_checkpoint_reproduces_pytorch(ms_context, tmp_path, tag):
     ref = np.load(os.path.join(FIXTURES, "reference.npz"))
     out = str(tmp_path / "ours.ckpt")
     cfg, lines = convert(tag, out)
     evaluation, rss = masks()
-    atol = 2e-5 if manifest()["cases"][tag]["layer_norm"] else 1e-5
+    atol = TOLERANCE.get(tag, 1e-5)
     assert np.abs(ref[f"{tag}_eval"]).mean() > 0.02  # non-trivial outputs
-    np.testing.assert_allclose(predict(ms_context, cfg, out, evaluation), ref[f"{tag}_eval"], atol=atol, rtol=0)
-    np.testing.assert_allclose(predict(ms_context, cfg, out, rss), ref[f"{tag}_rss"], atol=atol, rtol=0)
+    got_eval, got_rss = predict(ms_context, cfg, out, evaluation, rss)
+    np.testing.assert_allclose(got_eval, ref[f"{tag}_eval"], atol=atol, rtol=0)
+    np.testing.assert_allclose(got_rss, ref[f"{tag}_rss"], atol=atol, rtol=0)
     assert any(line.startswith("run it with") for line in lines)
+
+
+@pytest.mark.parametrize("tag", ["thuml_predrnn_v2", "openstl_predrnn_v2"])
+def test_decoupling_loss_matches_pytorch(ms_context, tmp_path, tag):
+    """Training mode returns decouple_beta * the mean over layers and steps of the mean
+    |cosine| between adapted delta_c and delta_m (per channel, flattened over H*W), as thuml."""
+    ref = np.load(os.path.join(FIXTURES, "reference.npz"))
+    cfg, _ = convert(tag, str(tmp_path / "ours.ckpt"))
+    net = load_net(cfg, str(tmp_path / "ours.ckpt"))
+    net.set_train(True)
+    _, rss = masks()
+    frames = ms_context.Tensor(ref["frames"])
+    pred, term = net(frames, ms_context.Tensor(rss))
+    assert 0.05 < float(ref[f"{tag}_decouple"]) < 1  # a value the test can tell from 0 or 1
+    assert abs(float(term.asnumpy()) / cfg.decouple_beta - float(ref[f"{tag}_decouple"])) < 1e-5
+    np.testing.assert_allclose(pred.asnumpy(), ref[f"{tag}_rss"], atol=TOLERANCE.get(tag, 1e-5), rtol=0)
 
 
 def test_switches_are_selected_and_reported(ms_context, tmp_path):
@@ -95,6 +129,78 @@ def test_switches_are_selected_and_reported(ms_context, tmp_path):
     wrong = predict(ms_context, cfg, str(tmp_path / "c.ckpt"), evaluation)
     ref = np.load(os.path.join(FIXTURES, "reference.npz"))["openstl_predrnn_pp_current_eval"]
     assert np.abs(wrong - ref).max() > 1e-3
+
+
+def test_e3d_switches_are_selected_and_reported(tmp_path):
+    cfg, lines = convert("openstl_e3d_lstm", str(tmp_path / "e.ckpt"), "--e3d_memory=paper")
+    assert (cfg.e3d_memory, cfg.e3d_gates, cfg.e3d_temporal_conv, cfg.e3d_recall_layout, cfg.e3d_activations,
+            cfg.filter_size, cfg.temporal_kernel, cfg.window_length) == \
+        ("released", "released", "upsample", "flat", "exact", 5, 2, 2)
+    assert any("setting e3d_memory=released (was paper)" in line for line in lines)
+    assert any("tf_Conv3d" in line for line in lines) and any("without a permute" in line for line in lines)
+
+
+def pth(tag):
+    return os.path.join(FIXTURES, manifest()["cases"][tag]["file"])
+
+
+def test_pytorch_files_load_directly(ms_context):
+    """eval/export/infer build their net through engine.inference, which hands the config to
+    load_weights: a Lightning best.ckpt (not one of ours) is converted in memory."""
+    from engine.config import load_config
+    from engine.inference import CheckpointPredictor
+    tag = "openstl_convlstm_current"
+    cfg = load_config(case_argv(tag) + ["--forget_bias=0.0"])
+    m = manifest()
+    frames = np.load(os.path.join(FIXTURES, "reference.npz"))["frames"]
+    got = CheckpointPredictor(cfg, pth(tag), m["batch"]).predict(frames[:, :m["input_length"]])
+    ref = np.load(os.path.join(FIXTURES, "reference.npz"))[f"{tag}_eval"][:, m["input_length"] - 1:]
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+
+
+def test_direct_use_checks_model_source_and_switches(ms_context, monkeypatch):
+    from engine import torch_compat
+    from engine.checkpoint import load_weights, read_checkpoint
+    from engine.config import load_config
+    from nets.registry import build_model
+
+    def cfg_for(tag, *extra):
+        return load_config(case_argv(tag) + list(extra))
+
+    # the released code's switches are required; the message gives every flag and the config
+    cfg = cfg_for("openstl_e3d_lstm")
+    with pytest.raises(UserError) as err:
+        load_weights(build_model(cfg), pth("openstl_e3d_lstm"), log=None, cfg=cfg)
+    text = str(err.value)
+    assert "\n" not in text and "--e3d_memory=released" in text and "--e3d_temporal_conv=upsample" in text
+    assert "configs/openstl_e3d_lstm_mmnist.yaml" in text
+    # another model's file, a source that has no such model, a resume from a .pth
+    cfg = cfg_for("openstl_predrnn")
+    with pytest.raises(UserError, match="holds a e3d_lstm.*--model_name=e3d_lstm"):
+        load_weights(build_model(cfg), pth("openstl_e3d_lstm"), log=None, cfg=cfg)
+    cfg = cfg_for("openstl_convlstm_v030", "--checkpoint_source=thuml")
+    with pytest.raises(UserError, match="checkpoint_source"):
+        load_weights(build_model(cfg), pth("openstl_convlstm_v030"), log=None, cfg=cfg)
+    with pytest.raises(UserError, match="PyTorch checkpoint.*--pretrained_model"):
+        read_checkpoint(pth("thuml_predrnn"))
+    # auto: a plain PredRNN-V2 state_dict could be thuml's or OpenSTL's, which mean the same
+    sd, kind, origin = torch_compat.network_state(torch_compat.read_torch_file(pth("openstl_predrnn_v2")))
+    source, why = torch_compat.resolve_source("auto", "predrnn_v2", sd, origin, kind, "x.pth")
+    assert origin == "plain" and "same names" in why
+    assert torch_compat.resolve_source("auto", "predrnn_v2", sd, "thuml", kind, "x.pth")[0] == "thuml"
+    # were their maths different, auto would refuse in one line and name the key
+    real = torch_compat.switches
+    monkeypatch.setattr(torch_compat, "switches", lambda s, m, c: {**real(s, m, c), "forget_bias": (float(s == "thuml"), "")})
+    with pytest.raises(UserError, match=r"--checkpoint_source=thuml\|openstl") as err:
+        torch_compat.resolve_source("auto", "predrnn_v2", sd, origin, kind, "x.pth")
+    assert "\n" not in str(err.value)
+    monkeypatch.undo()
+    # OpenSTL PredRNN++: the config's causal_c_input picks the version, and the log says so
+    lines = []
+    cfg = cfg_for("openstl_predrnn_pp_current", "--causal_c_input=m", "--causal_tanh=exact")
+    load_weights(build_model(cfg), pth("openstl_predrnn_pp_current"), log=lines.append, cfg=cfg)
+    assert any("computing OpenSTL v0.3.0's predrnn_pp" in line and "usually written by current" in line
+               for line in lines)
 
 
 def test_mismatched_config_is_refused_with_every_key(tmp_path):

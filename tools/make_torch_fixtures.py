@@ -8,9 +8,9 @@ Needs torch (run once, not in CI), in a throwaway venv:
 The modules below are written for this purpose. They follow, parameter name for parameter
 name and line for line in the forward pass, thuml/predrnn-pytorch (core/models/predrnn.py,
 predrnn_v2.py, core/layers/SpatioTemporalLSTMCell*.py) and OpenSTL (openstl/models/
-{convlstm,predrnn,predrnnpp,predrnnv2}_model.py, openstl/modules/*_modules.py), at OpenSTL
-v0.3.0 (branch OpenSTLv0.3.0) and at today's branch where the two differ (ConvLSTM's hidden
-state, PredRNN++'s conv_c input). They are saved in every container those repositories
+{convlstm,predrnn,predrnnpp,predrnnv2,e3dlstm}_model.py, openstl/modules/*_modules.py), at
+OpenSTL v0.3.0 (branch OpenSTLv0.3.0) and at today's branch where the two differ
+(ConvLSTM's hidden state, PredRNN++'s conv_c input; E3D-LSTM is the same in both). They are saved in every container those repositories
 write: thuml {'net_param': sd}, a plain state_dict (OpenSTL's published weights, also in
 the legacy non-zip format), v0.3.0 latest.pth {'state_dict', 'optimizer', 'scheduler'} and
 Lightning's best.ckpt {'state_dict': {'model.<key>': ...}, ...}.
@@ -130,6 +130,115 @@ class GHU(nn.Module):
         return u * torch.tanh(p) + (1 - u) * z
 
 
+E3D_KERNEL = (2, 5, 5)  # OpenSTL's E3DLSTM_Model passes (2, 5, 5) whatever filter_size says
+E3D_WINDOW = 2
+
+
+class TfConv3d(nn.Module):
+    """OpenSTL tf_Conv3d: a Conv3d (here without temporal padding), then nearest
+    interpolation back to the input's (T, H, W)."""
+
+    def __init__(self, cin, cout, kernel, padding):
+        super().__init__()
+        self.conv3d = nn.Conv3d(cin, cout, kernel_size=kernel, stride=1, padding=padding, bias=False)
+
+    def forward(self, x):
+        return F.interpolate(self.conv3d(x), size=x.shape[-3:], mode="nearest")
+
+
+class Eidetic3DLSTMCell(nn.Module):
+    """OpenSTL Eidetic3DLSTMCell: 4C global-memory conv (i, f, g, m), M' built on tanh(m_m),
+    output gate sigmoid(tanh(.)), recall on plain NCDHW reshapes, returns the M it was given."""
+
+    def __init__(self, cin, c, layer_norm):
+        super().__init__()
+        self._norm_c_t = nn.LayerNorm([c, E3D_WINDOW, H, H])
+        self.c = c
+        padding = (0, E3D_KERNEL[1] // 2, E3D_KERNEL[2] // 2)
+
+        def block(ci, co):
+            layers = [TfConv3d(ci, co, E3D_KERNEL, padding)]
+            if layer_norm:
+                layers.append(nn.LayerNorm([co, E3D_WINDOW, H, H]))
+            return nn.Sequential(*layers)
+
+        self.conv_x = block(cin, 7 * c)
+        self.conv_h = block(c, 4 * c)
+        self.conv_gm = block(c, 4 * c)
+        self.conv_new_cell = block(c, c)
+        self.conv_new_gm = block(c, c)
+        self.conv_last = TfConv3d(2 * c, c, 1, 0)
+
+    def _attn(self, in_query, in_keys, in_values):
+        batch, num_channels, _, width, height = in_query.shape
+        query = in_query.reshape(batch, -1, num_channels)
+        keys = in_keys.reshape(batch, -1, num_channels)
+        values = in_values.reshape(batch, -1, num_channels)
+        attn = torch.softmax(torch.einsum("bxc,byc->bxy", query, keys), dim=2)
+        return torch.einsum("bxy,byc->bxc", attn, values).reshape(batch, num_channels, -1, width, height)
+
+    def forward(self, x_t, h_t, c_t, global_memory, eidetic_cell):
+        i_h, g_h, r_h, o_h = torch.split(self.conv_h(h_t), self.c, dim=1)
+        i_x, g_x, r_x, o_x, temp_i_x, temp_g_x, temp_f_x = torch.split(self.conv_x(x_t), self.c, dim=1)
+        i_t = torch.sigmoid(i_x + i_h)
+        r_t = torch.sigmoid(r_x + r_h)
+        g_t = torch.tanh(g_x + g_h)
+        new_cell = c_t + self._attn(r_t, eidetic_cell, eidetic_cell)
+        new_cell = self._norm_c_t(new_cell) + i_t * g_t
+        i_m, f_m, g_m, m_m = torch.split(self.conv_gm(global_memory), self.c, dim=1)
+        temp_i_t = torch.sigmoid(temp_i_x + i_m)
+        temp_f_t = torch.sigmoid(temp_f_x + f_m + 1.0)
+        temp_g_t = torch.tanh(temp_g_x + g_m)
+        new_global_memory = temp_f_t * torch.tanh(m_m) + temp_i_t * temp_g_t
+        o_c = self.conv_new_cell(new_cell)
+        o_m = self.conv_new_gm(new_global_memory)
+        output_gate = torch.tanh(o_x + o_h + o_c + o_m)
+        memory = self.conv_last(torch.cat((new_cell, new_global_memory), 1))
+        return torch.tanh(memory) * torch.sigmoid(output_gate), new_cell, global_memory
+
+
+class E3DNet(nn.Module):
+    """OpenSTL E3DLSTM_Model's forward: a sliding window of the last 2 inputs (zeros before
+    the first), the eidetic history [C_init, C_0, ...] concatenated on the channel axis,
+    one zero global memory of num_hidden[0] channels handed to every cell."""
+
+    def __init__(self, layer_norm):
+        super().__init__()
+        cells = [Eidetic3DLSTMCell(FRAME_C if i == 0 else HID[i - 1], c, layer_norm) for i, c in enumerate(HID)]
+        self.cell_list = nn.ModuleList(cells)
+        self.conv_last = nn.Conv3d(HID[-1], FRAME_C, kernel_size=(E3D_WINDOW, 1, 1), stride=(E3D_WINDOW, 1, 1),
+                                   padding=0, bias=False)
+
+    def forward(self, frames_tensor, mask_true, reverse):
+        frames = frames_tensor.permute(0, 1, 4, 2, 3).contiguous()
+        mask_true = mask_true.permute(0, 1, 4, 2, 3).contiguous()
+        b = frames.shape[0]
+        input_list = [torch.zeros_like(frames[:, 0]) for _ in range(E3D_WINDOW - 1)]
+        h_t, c_t, c_history = [], [], []
+        for c in HID:
+            zeros = torch.zeros(b, c, E3D_WINDOW, H, H, dtype=frames.dtype)
+            h_t.append(zeros)
+            c_t.append(zeros)
+            c_history.append(zeros)
+        memory = torch.zeros(b, HID[0], E3D_WINDOW, H, H, dtype=frames.dtype)
+        outs = []
+        for t in range(T - 1):
+            if reverse:
+                net = frames[:, t] if t == 0 else mask_true[:, t - 1] * frames[:, t] + (1 - mask_true[:, t - 1]) * x_gen
+            else:
+                net = frames[:, t] if t < T_IN else \
+                    mask_true[:, t - T_IN] * frames[:, t] + (1 - mask_true[:, t - T_IN]) * x_gen
+            input_list.append(net)
+            net = torch.stack(input_list[t:], dim=0).permute(1, 2, 0, 3, 4).contiguous()
+            for i in range(len(HID)):
+                c_history[i] = c_t[i] if t == 0 else torch.cat((c_history[i], c_t[i]), 1)
+                inp = net if i == 0 else h_t[i - 1]
+                h_t[i], c_t[i], memory = self.cell_list[i](inp, h_t[i], c_t[i], memory, c_history[i])
+            x_gen = self.conv_last(h_t[-1]).squeeze(2)
+            outs.append(x_gen)
+        return torch.stack(outs, 0).permute(1, 0, 3, 4, 2).contiguous(), torch.tensor(0.0)
+
+
 class Net(nn.Module):
     """The models' shared frame loop (thuml RNN / OpenSTL *_Model forward)."""
 
@@ -201,7 +310,12 @@ CASES = {
     "openstl_predrnn_v2": ("openstl", "predrnn_v2", True, "v0.3.0", "plain", False),
     "openstl_predrnn_pp_v030": ("openstl", "predrnn_pp", False, "v0.3.0", "plain", True),
     "openstl_predrnn_pp_current": ("openstl", "predrnn_pp", False, "current", "lightning", False),
+    "openstl_e3d_lstm": ("openstl", "e3d_lstm", False, "v0.3.0", "plain", True),
+    "openstl_e3d_lstm_ln": ("openstl", "e3d_lstm", True, "v0.3.0", "plain", False),
 }
+# what a case's network differs in from the manifest's shared settings
+CASE_SETTINGS = {"e3d_lstm": {"filter_size": E3D_KERNEL[1], "window_length": E3D_WINDOW,
+                              "temporal_kernel": E3D_KERNEL[0]}}
 
 
 def perturb(net, gen):
@@ -209,9 +323,9 @@ def perturb(net, gen):
     tanh kernels differ) and non-trivial LayerNorm scales and shifts."""
     with torch.no_grad():
         for name, p in net.named_parameters():
-            if p.dim() == 4:
+            if p.dim() >= 4:  # convolution weights
                 p.mul_(2.0)
-            elif name.endswith(".1.weight"):
+            elif name.endswith((".1.weight", "_norm_c_t.weight")):
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
             else:
                 p.copy_(0.2 * torch.randn(p.shape, generator=gen))
@@ -248,7 +362,7 @@ def main():
                 "img_channel": CH, "num_hidden": ",".join(map(str, HID)), "filter_size": K, "cases": {}}
     for tag, (source, model, layer_norm, code, kind, legacy) in CASES.items():
         torch.manual_seed(len(tag))
-        net = Net(model, layer_norm, code)
+        net = E3DNet(layer_norm) if model == "e3d_lstm" else Net(model, layer_norm, code)
         perturb(net, gen)
         net.eval()
         name = f"{tag}.pth" if kind != "lightning" else f"{tag}_best.ckpt"
@@ -264,9 +378,10 @@ def main():
             pred, dec = net(frames.double(), mask, True)
             ref[f"{tag}_rss"] = pred.float().numpy()
             if model == "predrnn_v2":
-                ref[f"{tag}_decouple"] = np.float32(dec.item())
+                ref[f"{tag}_decouple"] = np.float64(dec.item())
         manifest["cases"][tag] = {"file": name, "source": source, "model": model, "layer_norm": layer_norm,
-                                  "code": code, "container": kind, "legacy_format": legacy}
+                                  "code": code, "container": kind, "legacy_format": legacy,
+                                  "settings": CASE_SETTINGS.get(model, {})}
     np.savez_compressed(os.path.join(OUT, "reference.npz"), **ref)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
