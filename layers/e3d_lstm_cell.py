@@ -18,7 +18,8 @@ the released code's 4C conv. The attention token is one (t, y, x) position with 
 channels, as in the authors' channels-last code: there is no 1/sqrt(C) scaling.
 
 Temporal padding follows TensorFlow's 'same': for the even kernel 2 the extra zero frame
-goes after the window, so the window keeps its length through every convolution.
+goes after the window, so the window keeps its length through every convolution
+(WindowConv3d, which also says how the pads reach ONNX).
 Convolutions have no bias (as thuml/OpenSTL; the TF code has biases). The LayerNorm on
 C + RECALL is always on; `layer_norm` adds LayerNorms after conv_x, conv_h, conv_m, conv_oc
 and conv_om (OpenSTL's placement). Both normalise per sample over (C, tau, H, W).
@@ -36,9 +37,10 @@ Switches for the released code (the defaults are the paper's maths above):
 - recall_layout='flat' (OpenSTL): query, keys and the recall output are plain reshapes of the
   NCDHW tensors to [B, -1, C] and back, without the channels-last permute, so a "token" is C
   consecutive values of the C-major memory layout.
-- exact=True: sigmoid, tanh and the attention softmax in float64 (layers/activations.py):
-  MindSpore's float32 CPU kernels err by up to 1e-4 (tanh) and 8e-7 (sigmoid), which the
-  LayerNorms amplify; converted PyTorch checkpoints need it to agree within 1e-5.
+- exact=True: sigmoid, tanh and the attention softmax in float64 (layers/activations.py) and
+  LayerNorms with a corrected two-pass mean: MindSpore's float32 CPU kernels err by up to
+  1e-4 (tanh) and 8e-7 (sigmoid), which the LayerNorms amplify; converted PyTorch
+  checkpoints need it to agree within 1e-5.
 """
 import numpy as np
 import mindspore as ms
@@ -65,25 +67,43 @@ def nearest_frames(valid, window):
     return [min(int(np.floor(np.float32(j) * scale)), valid - 1) for j in range(window)]
 
 
-class UpsampledConv3d(nn.Conv3d):
-    """OpenSTL's tf_Conv3d: a Conv3d without temporal padding (spatial 'same'), then
-    nearest upsampling of the remaining frames back to the window. A Conv3d subclass so
-    that the weight keeps the name of a plain convolution ('conv_x.0.weight')."""
+class WindowConv3d(nn.Conv3d):
+    """A Conv3d without bias over a window, 'same' in space, in time either TensorFlow's
+    'same' (temporal_conv='same': for an even kernel the extra zero frame goes after the
+    window) or OpenSTL's tf_Conv3d (temporal_conv='upsample': no temporal padding, then
+    nearest upsampling of the tau - kt + 1 remaining frames back to tau).
 
-    def __init__(self, in_channels, out_channels, temporal_kernel, filter_size, window):
-        pad = filter_size // 2
+    Padding and ONNX: MindSpore's exporter writes explicit Conv3d pads in its own order
+    (front, back, top, bottom, left, right) where ONNX reads (begins, ends), which is wrong
+    whenever they are not all equal, as for kernel (2, 5, 5). pad_mode='same' is TensorFlow's
+    rule (the odd pad after) and exports as SAME_UPPER, the same rule; 'upsample' pads only
+    in space, so its zeros come from a Pad before an unpadded convolution (an extra op per
+    conv, ~25% of a tiny E3D step, hence not used for 'same'). A Conv3d subclass, so that
+    the weight keeps the name of a plain convolution ('conv_x.0.weight')."""
+
+    def __init__(self, in_channels, out_channels, temporal_kernel, filter_size, window=None,
+                 temporal_conv="same"):
+        upsample = temporal_conv == "upsample"
         super().__init__(in_channels, out_channels, (temporal_kernel, filter_size, filter_size),
-                         pad_mode="pad", padding=(0, 0, pad, pad, pad, pad), has_bias=False)
-        valid = window - temporal_kernel + 1
-        if valid < 1:
-            raise ValueError(f"a temporal kernel of {temporal_kernel} frames needs a window of at least "
-                             f"{temporal_kernel} frames without temporal padding, got {window}")
-        index = nearest_frames(valid, window)
-        self.resample = index != list(range(window))
+                         pad_mode="valid" if upsample else "same", has_bias=False)
+        pad = filter_size // 2
+        self.padded = upsample and pad > 0
+        self.pad_op = ops.Pad(((0, 0), (0, 0), (0, 0), (pad, pad), (pad, pad)))
+        self.resample = False
+        index = [0]
+        if upsample:
+            valid = window - temporal_kernel + 1
+            if valid < 1:
+                raise ValueError(f"a temporal kernel of {temporal_kernel} frames needs a window of at least "
+                                 f"{temporal_kernel} frames without temporal padding, got {window}")
+            index = nearest_frames(valid, window)
+            self.resample = index != list(range(window))
         # a constant index (Gather exports to ONNX; interpolate does not)
         self.frame_index = ms.Tensor(np.array(index, np.int32))
 
     def construct(self, x):
+        if self.padded:
+            x = self.pad_op(x)
         out = self.conv3d(x, self.weight)
         if self.resample:
             out = ops.gather(out, self.frame_index, 2)
@@ -91,20 +111,12 @@ class UpsampledConv3d(nn.Conv3d):
 
 
 def gate_conv3d(in_channels, out_channels, temporal_kernel, filter_size, layer_norm=False,
-                window=None, height=None, width=None, temporal_conv="same"):
-    """A 3D convolution without bias ('same' padded, or OpenSTL's valid + upsample),
-    optionally followed by a LayerNorm. Explicit pads so the exported graph carries fixed
-    (possibly asymmetric) pads; wrapped in a SequentialCell for stable names
-    ('conv_x.0.weight', 'conv_x.1.gamma')."""
-    if temporal_conv == "upsample":
-        conv = UpsampledConv3d(in_channels, out_channels, temporal_kernel, filter_size, window)
-    else:
-        before, after = temporal_padding(temporal_kernel)
-        pad = filter_size // 2
-        conv = nn.Conv3d(in_channels, out_channels, (temporal_kernel, filter_size, filter_size),
-                         pad_mode="pad", padding=(before, after, pad, pad, pad, pad), has_bias=False)
+                window=None, height=None, width=None, temporal_conv="same", precise=False):
+    """A WindowConv3d, optionally followed by a LayerNorm, in a SequentialCell for stable
+    names ('conv_x.0.weight', 'conv_x.1.gamma')."""
+    conv = WindowConv3d(in_channels, out_channels, temporal_kernel, filter_size, window, temporal_conv)
     if layer_norm:
-        return nn.SequentialCell([conv, TensorLayerNorm(out_channels, window, height, width)])
+        return nn.SequentialCell([conv, TensorLayerNorm(out_channels, window, height, width, precise=precise)])
     return nn.SequentialCell([conv])
 
 
@@ -133,14 +145,14 @@ class Eidetic3DLSTMCell(nn.Cell):
         self.project_memory = memory_channels != num_hidden
         if self.project_memory:
             self.conv_m_in = nn.Conv3d(memory_channels, num_hidden, 1, has_bias=False)
-        args = (temporal_kernel, filter_size, layer_norm, window_length, height, width, temporal_conv)
+        args = (temporal_kernel, filter_size, layer_norm, window_length, height, width, temporal_conv, self.exact)
         self.conv_x = gate_conv3d(in_channels, 7 * num_hidden, *args)
         self.conv_h = gate_conv3d(num_hidden, 4 * num_hidden, *args)
         self.conv_m = gate_conv3d(num_hidden, (4 if self.released_gates else 3) * num_hidden, *args)
         self.conv_oc = gate_conv3d(num_hidden, num_hidden, *args)
         self.conv_om = gate_conv3d(num_hidden, num_hidden, *args)
         self.conv_last = nn.Conv3d(2 * num_hidden, num_hidden, 1, has_bias=False)
-        self.norm_c = TensorLayerNorm(num_hidden, window_length, height, width)
+        self.norm_c = TensorLayerNorm(num_hidden, window_length, height, width, precise=self.exact)
         self.attend = ops.BatchMatMul(transpose_b=True)
         self.gather = ops.BatchMatMul()
 

@@ -213,6 +213,32 @@ def test_released_cell_switches_match_numpy(ms_context):
     assert np.abs(recall_flat(expected[1], [expected[1]]) - recall(expected[1], [expected[1]])).max() > 1e-2
 
 
+def test_tensor_layer_norm_any_rank_is_torchs_formula(ms_context):
+    """One TensorLayerNorm for NCHW and NCDHW: per-sample biased variance of the centred
+    values, eps inside the root, element-wise affine; precise=True keeps 1e-6 where the mean
+    dwarfs the spread (gate pre-activations far from 0), the float32 mean alone does not."""
+    ms = ms_context
+    from layers.layer_norm import TensorLayerNorm
+    rng = np.random.default_rng(5)
+    for dims in ((6, 5), (2, 6, 5)):
+        x = rng.normal(0.5, 2.0, (3, 4) + dims).astype(np.float32)
+        norm = TensorLayerNorm(4, *dims)
+        gamma, beta = (rng.normal(1, 0.3, (4,) + dims).astype(np.float32), rng.normal(0, 0.3, (4,) + dims).astype(np.float32))
+        norm.gamma.set_data(ms.Tensor(gamma))
+        norm.beta.set_data(ms.Tensor(beta))
+        flat = x.astype(np.float64).reshape(3, -1)
+        expected = ((flat - flat.mean(1, keepdims=True)) / np.sqrt(flat.var(1, keepdims=True) + 1e-5)).reshape(x.shape)
+        np.testing.assert_allclose(norm(ms.Tensor(x)).asnumpy(), expected * gamma + beta, atol=2e-6)
+        assert norm.gamma.shape == (4,) + dims
+    assert TensorLayerNorm(4, 2, 6, 5, affine="channel").gamma.shape == (4, 1, 1, 1)
+    skewed = rng.normal(3.0, 0.05, (2, 28, 2, 8, 8)).astype(np.float32)
+    flat = skewed.astype(np.float64).reshape(2, -1)
+    expected = ((flat - flat.mean(1, keepdims=True)) / np.sqrt(flat.var(1, keepdims=True) + 1e-5)).reshape(skewed.shape)
+    errors = [np.abs(TensorLayerNorm(28, 2, 8, 8, precise=p)(ms.Tensor(skewed)).asnumpy() - expected).max()
+              for p in (False, True)]
+    assert errors[1] < 1e-6 < errors[0], errors
+
+
 def test_memory_flow_switch_changes_only_the_memory_path(ms_context):
     """Both flows against the numpy recurrence with the same weights: 'paper' hands M up the
     layers and from the top layer at t-1 to layer 0 at t; 'released' gives every layer the
@@ -329,10 +355,32 @@ def test_tiny_e3d_lstm_beats_both_baselines(ms_context, tiny_data, tmp_path):  #
     assert model < 0.8 * min(black, copy_last), (model, black, copy_last)
 
 
+def test_window_convs_export_their_pads_to_onnx(ms_context, tmp_path):
+    """Kernel (2, 5, 5) pads unevenly ((0, 1) or (0, 0) in time, 2 in space): MindSpore's
+    exporter would write a Conv3d's own pads in the wrong order, so they come from a Pad."""
+    import onnxruntime as ort
+    ms = ms_context
+    from layers.e3d_lstm_cell import WindowConv3d
+    x = np.random.default_rng(2).random((2, 3, 3, 6, 6)).astype(np.float32)
+    for mode in ("same", "upsample"):
+        conv = WindowConv3d(3, 4, 2, 5, window=3, temporal_conv=mode)
+        expected = conv(ms.Tensor(x)).asnumpy()
+        assert expected.shape == (2, 4, 3, 6, 6)
+        path = str(tmp_path / f"conv_{mode}")
+        ms.export(conv, ms.Tensor(x), file_name=path, file_format="ONNX")
+        session = ort.InferenceSession(path + ".onnx", providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=mode)
+
+
 def test_onnx_and_mindir_match_mindspore(ms_context, tmp_path):
+    """OpenSTL's maths (every e3d_* switch on its released value, float64 activations,
+    kernel (2, 5, 5)) through MINDIR and ONNX Runtime."""
     from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model
     from tests.test_export import SHORT, random_checkpoint
-    cfg = load_config(SHORT + ["--model_name=e3d_lstm", "--num_hidden=8,4", "--layer_norm=true"])
+    cfg = load_config(SHORT + ["--model_name=e3d_lstm", "--num_hidden=8,4", "--layer_norm=true", "--filter_size=5",
+                               "--e3d_memory=released", "--e3d_gates=released", "--e3d_temporal_conv=upsample",
+                               "--e3d_recall_layout=flat", "--e3d_activations=exact"])
     ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
     inputs = np.random.default_rng(1).random((2, 3, 8, 8, 64)).astype(np.float32)
     expected = CheckpointPredictor(cfg, ckpt, 2).predict(inputs)
