@@ -188,7 +188,7 @@ def main():
         loss = F.mse_loss(net(frames, mask), frames[:, 1:])
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     began = time.perf_counter()
     step()
