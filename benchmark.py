@@ -114,13 +114,11 @@ def model_config(model_name, size, batch_size, extra):
                         f"--batch_size={batch_size}", "--reverse_input=false", *extra])
 
 
-def measure_train(model_name, size, batch_size, steps, extra):
-    import numpy as np
-    import mindspore as ms
+def build_train_step(model_name, size, batch_size, extra):
+    """(cfg, net, the GRAPH-mode train step, frame shape [B, T, H, W, C]) for one model."""
     from mindspore import nn
-    from data_provider.sampling import train_mask
     from engine.device import init_context
-    from engine.trainer import NetWithLoss, TrainStep, param_count
+    from engine.trainer import NetWithLoss, TrainStep
     from nets.base import frame_dims
     from nets.registry import build_model
     cfg = model_config(model_name, size, batch_size, extra)
@@ -129,8 +127,17 @@ def measure_train(model_name, size, batch_size, steps, extra):
     channel, height, width = frame_dims(cfg)
     step = TrainStep(NetWithLoss(net, cfg.seq_length), nn.Adam(net.trainable_params(), cfg.lr))
     step.set_train()
+    return cfg, net, step, (batch_size, cfg.seq_length, height, width, channel)
+
+
+def measure_train(model_name, size, batch_size, steps, extra):
+    import numpy as np
+    import mindspore as ms
+    from data_provider.sampling import train_mask
+    from engine.trainer import param_count
+    cfg, net, step, shape = build_train_step(model_name, size, batch_size, extra)
     rng = np.random.default_rng(0)
-    frames = ms.Tensor(rng.random((batch_size, cfg.seq_length, height, width, channel)).astype(np.float32))
+    frames = ms.Tensor(rng.random(shape).astype(np.float32))
     masks = [ms.Tensor(train_mask(i, batch_size, cfg)[0]) for i in range(steps + 1)]
     calls = iter(masks)
     first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps)
@@ -212,23 +219,13 @@ def measure_rss(model_name, size, batch_size, checkpoints, extra):
     """Resident memory after given numbers of train steps (a leak shows as growth)."""
     import numpy as np
     import mindspore as ms
-    from mindspore import nn
     from data_provider.sampling import train_mask
-    from engine.device import init_context
-    from engine.trainer import NetWithLoss, TrainStep
-    from nets.base import frame_dims
-    from nets.registry import build_model
-    cfg = model_config(model_name, size, batch_size, extra)
-    init_context(cfg)
-    net = build_model(cfg)
-    channel, height, width = frame_dims(cfg)
-    step = TrainStep(NetWithLoss(net, cfg.seq_length), nn.Adam(net.trainable_params(), cfg.lr))
-    step.set_train()
+    cfg, _, step, shape = build_train_step(model_name, size, batch_size, extra)
     rng = np.random.default_rng(0)
     out = {}
     for i in range(1, max(checkpoints) + 1):
         # fresh host tensors every step, as the training loop makes them
-        frames = ms.Tensor(rng.random((batch_size, cfg.seq_length, height, width, channel)).astype(np.float32))
+        frames = ms.Tensor(rng.random(shape).astype(np.float32))
         step(frames, ms.Tensor(train_mask(i, batch_size, cfg)[0])).asnumpy()
         if i in checkpoints:
             out[str(i)] = current_rss_gib()
