@@ -122,6 +122,18 @@ def parse_cli(argv):
     return out
 
 
+# keys that were renamed: the old name in a user's YAML or command line gets the new one
+RENAMED = {"causal_tanh": "activations", "e3d_activations": "activations"}
+
+
+def _unknown(key, where):
+    if key in RENAMED:
+        return UserError(f"config key '{key}' {where} was renamed to '{RENAMED[key]}' "
+                         f"(same values: ops | exact)")
+    return UserError(f"unknown config key '{key}' {where}" if where.startswith("in ")
+                     else f"unknown option --{key} (not a key of default_config.yaml)")
+
+
 def load_config(argv=None, defaults_path=DEFAULT_CONFIG, validate=True, needs_model=True):
     """Build the Config from the defaults, an optional --config_path YAML and CLI overrides."""
     cli = parse_cli(list(argv) if argv is not None else [])
@@ -131,11 +143,11 @@ def load_config(argv=None, defaults_path=DEFAULT_CONFIG, validate=True, needs_mo
     if config_path:
         for key, value in _read_yaml(config_path).items():
             if key not in defaults:
-                raise UserError(f"unknown config key '{key}' in {config_path}")
+                raise _unknown(key, f"in {config_path}")
             cfg[key] = _coerce(key, value, defaults[key], config_path)
     for key, value in cli.items():
         if key not in defaults:
-            raise UserError(f"unknown option --{key} (not a key of default_config.yaml)")
+            raise _unknown(key, "on the command line")
         cfg[key] = _coerce(key, value, defaults[key], "command line")
     cfg["config_path"] = config_path
     if validate:
@@ -183,6 +195,8 @@ def validate_config(cfg, needs_model=True):
     parse_int_list(cfg.lr_step_iters, "lr_step_iters")
     _require(cfg.causal_output_gate in ("tanh", "sigmoid"), "causal_output_gate",
              f"must be tanh or sigmoid, got {cfg.causal_output_gate!r}")
+    _require(cfg.activations in ("ops", "exact"), "activations",
+             f"must be ops or exact, got {cfg.activations!r}")
     _require(cfg.decouple_beta >= 0, "decouple_beta", f"must be >= 0, got {cfg.decouple_beta}")
     _require(cfg.num_samples >= 1, "num_samples", f"must be >= 1, got {cfg.num_samples}")
     _require(cfg.archi in ("dcgan", "vgg"), "archi", f"must be dcgan or vgg, got {cfg.archi!r}")

@@ -1,28 +1,45 @@
-"""Activations whose CPU results match PyTorch's to float rounding.
+"""Gate activations, and the one switch (config key `activations`) that makes them exact.
 
 MindSpore's tanh kernels (ops.tanh, mint.tanh, nn.Tanh) on CPU are approximations with an
-absolute error up to 1e-4 for 3 < |x| < 8 (see MINDSPORE_NOTES.md, Precision). Converted
-PyTorch checkpoints must reproduce their predictions within 1e-5 over many recurrent
-steps, where such errors accumulate; ops.sigmoid is accurate to ~1e-6 on CPU, and the
-identity tanh(x) = 2 * sigmoid(2x) - 1 built on it stays within 2e-6 everywhere.
+absolute error up to 1e-4 for 3 < |x| < 8 (see MINDSPORE_NOTES.md, Precision); ops.sigmoid
+is accurate to ~1e-6, and the identity tanh(x) = 2 * sigmoid(2x) - 1 built on it stays
+within 2e-6 everywhere, so that is the cells' float32 tanh (PredRNN++ keeps ops.tanh, the
+kernel the model zoo's checkpoints were made and checked with: layers/causal_lstm_cell.py).
+
+MindSpore's float32 CPU sigmoid is itself off by up to 8e-7 (its kernel builds it on an exp
+with a relative error of ~5e-6). Where a LayerNorm sits downstream it divides such errors by
+the spread of its input, and converted PyTorch checkpoints with LayerNorm then part from
+PyTorch by ~1e-5 after a few steps. In float64 both functions are exact to float32 rounding
+(3e-8), at ~7x the cost of the float32 kernel (measured on a [16, 128, 16, 16] tensor,
+forward and backward): `activations: exact` is a switch for reproducing PyTorch, not a default.
+
+`exact` below is a Python bool fixed when the cell is built, so GRAPH mode folds the branch.
 """
 from mindspore import ops
 from mindspore.common import dtype as mstype
 
-
-def tanh(x):
-    return 2.0 * ops.sigmoid(2.0 * x) - 1.0
+CHOICES = ("ops", "exact")
 
 
-# MindSpore's float32 CPU sigmoid is itself off by up to 8e-7 (its kernel builds it on an
-# exp with a relative error of ~5e-6). Where a LayerNorm sits downstream it divides
-# such errors by the spread of its input, and converted checkpoints with LayerNorm then
-# part from PyTorch by ~1e-5 after a few steps. In float64 both functions are exact to
-# float32 rounding (3e-8), at ~7x the cost of the float32 kernel (measured on a
-# [16, 128, 16, 16] tensor, forward and backward): a switch for compatibility, not a default.
 def sigmoid_exact(x):
     return ops.cast(ops.sigmoid(ops.cast(x, mstype.float64)), x.dtype)
 
 
 def tanh_exact(x):
     return ops.cast(ops.tanh(ops.cast(x, mstype.float64)), x.dtype)
+
+
+def sigmoid(x, exact=False):
+    return sigmoid_exact(x) if exact else ops.sigmoid(x)
+
+
+def tanh(x, exact=False):
+    return tanh_exact(x) if exact else 2.0 * ops.sigmoid(2.0 * x) - 1.0
+
+
+def is_exact(choice):
+    """The `activations` config value as the cells' bool; anything else is a programming error
+    (the config loader has already refused bad user values)."""
+    if choice not in CHOICES:
+        raise ValueError(f"activations must be one of {', '.join(CHOICES)}, got {choice!r}")
+    return choice == "exact"

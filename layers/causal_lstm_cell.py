@@ -18,10 +18,10 @@ c_input='m' makes conv_c read the memory m instead of c: the CausalLSTMCell of O
 v0.3.0 (the code its published Moving MNIST weights were trained with); OpenSTL later
 changed it to c. Only for running such checkpoints.
 
-tanh_impl='ops' keeps MindSpore's tanh kernel: the model zoo's checkpoints were trained and
-are checked against it (tests/test_zoo_checkpoint.py). 'exact' computes 2*sigmoid(2x)-1,
-within 2e-6 of the true tanh where the CPU kernel errs by up to 1e-4, so that converted
-PyTorch checkpoints reproduce PyTorch within 1e-5 (layers/activations.py).
+exact=False keeps MindSpore's float32 sigmoid and tanh kernels: the model zoo's checkpoints
+were trained and are checked against them (tests/test_zoo_checkpoint.py), although the CPU
+tanh errs by up to 1e-4. exact=True computes both in float64, with precise LayerNorms, so
+that converted PyTorch checkpoints reproduce PyTorch within 1e-5 (layers/activations.py).
 """
 from mindspore import nn, ops
 
@@ -34,11 +34,9 @@ REFERENCE_INIT = 0.001
 class CausalLSTMCell(nn.Cell):
     def __init__(self, in_channels, num_hidden, height, width, filter_size, stride=1,
                  layer_norm=True, forget_bias=1.0, memory_channels=None, output_gate="tanh",
-                 init_scale=REFERENCE_INIT, c_input="c", tanh_impl="ops"):
+                 init_scale=REFERENCE_INIT, c_input="c", exact=False):
         super().__init__()
-        if tanh_impl not in ("ops", "exact"):
-            raise ValueError(f"tanh_impl must be 'ops' or 'exact', got {tanh_impl!r}")
-        self.exact_tanh = tanh_impl == "exact"
+        self.exact = bool(exact)
         if c_input not in ("c", "m"):
             raise ValueError(f"c_input must be 'c' or 'm', got {c_input!r}")
         self.c_from_m = c_input == "m"
@@ -51,7 +49,7 @@ class CausalLSTMCell(nn.Cell):
 
         def conv(cin, cout, k=filter_size):
             return gate_conv(cin, cout, k, stride, layer_norm, height, width, has_bias=True,
-                             ln_affine="channel", init_scale=init_scale)
+                             ln_affine="channel", init_scale=init_scale, precise=self.exact)
 
         self.conv_x = conv(in_channels, 7 * num_hidden)
         self.conv_h = conv(num_hidden, 4 * num_hidden)
@@ -61,20 +59,23 @@ class CausalLSTMCell(nn.Cell):
         self.conv_om = conv(num_hidden, num_hidden)
         self.conv_last = gate_conv(2 * num_hidden, num_hidden, 1, has_bias=True, init_scale=init_scale)
 
+    def sigmoid(self, x):
+        return activations.sigmoid_exact(x) if self.exact else ops.sigmoid(x)
+
     def tanh(self, x):
-        return activations.tanh(x) if self.exact_tanh else ops.tanh(x)
+        return activations.tanh_exact(x) if self.exact else ops.tanh(x)
 
     def construct(self, x, h, c, m):
         i_h, g_h, f_h, o_h = ops.split(self.conv_h(h), self.num_hidden, axis=1)
         i_c, g_c, f_c = ops.split(self.conv_c(m if self.c_from_m else c), self.num_hidden, axis=1)
         i_m, f_m, m_m = ops.split(self.conv_m(m), self.num_hidden, axis=1)
         i_x, g_x, f_x, o_x, i_xp, g_xp, f_xp = ops.split(self.conv_x(x), self.num_hidden, axis=1)
-        c_new = (ops.sigmoid(f_x + f_h + f_c + self.forget_bias) * c
-                 + ops.sigmoid(i_x + i_h + i_c) * self.tanh(g_x + g_h + g_c))
+        c_new = (self.sigmoid(f_x + f_h + f_c + self.forget_bias) * c
+                 + self.sigmoid(i_x + i_h + i_c) * self.tanh(g_x + g_h + g_c))
         i_c2, g_c2, f_c2, o_c = ops.split(self.conv_c2m(c_new), self.num_hidden, axis=1)
-        m_new = (ops.sigmoid(f_c2 + f_xp + f_m + self.forget_bias) * self.tanh(m_m)
-                 + ops.sigmoid(i_c2 + i_xp + i_m) * self.tanh(g_c2 + g_xp))
+        m_new = (self.sigmoid(f_c2 + f_xp + f_m + self.forget_bias) * self.tanh(m_m)
+                 + self.sigmoid(i_c2 + i_xp + i_m) * self.tanh(g_c2 + g_xp))
         gate = o_x + o_h + o_c + self.conv_om(m_new)
-        o = ops.sigmoid(gate) if self.sigmoid_output else self.tanh(gate)
+        o = self.sigmoid(gate) if self.sigmoid_output else self.tanh(gate)
         h_new = o * self.tanh(self.conv_last(ops.concat((c_new, m_new), axis=1)))
         return h_new, c_new, m_new

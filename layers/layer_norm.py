@@ -20,7 +20,7 @@ class TensorLayerNorm(nn.Cell):
     ~3e-7 on typical gate pre-activations). precise=True adds the mean of the first-pass
     residuals back (a corrected two-pass mean: 3e-7 in that case too), at one more reduction
     and subtraction: ~8% of a tiny PredRNN++ LN training step, so only where outputs must
-    match PyTorch closely (E3D-LSTM with e3d_activations=exact).
+    match PyTorch closely (activations=exact).
     """
 
     def __init__(self, channels, *dims, eps=1e-5, affine="element", precise=False):

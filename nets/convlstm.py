@@ -17,7 +17,8 @@ from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
 class ConvLSTM(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
-                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, hidden="tanh_c"):
+                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, hidden="tanh_c",
+                 exact=False):
         super().__init__(seq_length, input_length, frame_channel, height, width)
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
@@ -25,7 +26,7 @@ class ConvLSTM(RecurrentPredictor):
         for i, width_i in enumerate(self.num_hidden):
             in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
             cells.append(ConvLSTMCell(in_channels, width_i, height, width, filter_size, stride,
-                                      layer_norm, forget_bias, hidden))
+                                      layer_norm, forget_bias, hidden, exact))
         self.cell_list = nn.CellList(cells)
         self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
 
@@ -34,7 +35,7 @@ class ConvLSTM(RecurrentPredictor):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
                    cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias,
-                   cfg.get("convlstm_hidden", "tanh_c"))
+                   cfg.get("convlstm_hidden", "tanh_c"), cfg.get("activations", "ops") == "exact")
 
     def init_state(self, batch):
         zeros = zeros_like_layers(batch, self.num_hidden, self.height, self.width)
@@ -55,7 +56,7 @@ class ConvLSTM(RecurrentPredictor):
 
 class ConvLSTMEncoderForecaster(nn.Cell):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
-                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0):
+                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, exact=False):
         super().__init__()
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
@@ -67,9 +68,9 @@ class ConvLSTMEncoderForecaster(nn.Cell):
         for i, hidden in enumerate(self.num_hidden):
             in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
             encoder.append(ConvLSTMCell(in_channels, hidden, height, width, filter_size, stride,
-                                        layer_norm, forget_bias))
+                                        layer_norm, forget_bias, exact=exact))
             forecaster.append(ConvLSTMCell(0 if i == 0 else self.num_hidden[i - 1], hidden, height, width,
-                                           filter_size, stride, layer_norm, forget_bias))
+                                           filter_size, stride, layer_norm, forget_bias, exact=exact))
         self.encoder = nn.CellList(encoder)
         self.forecaster = nn.CellList(forecaster)
         self.conv_out = nn.Conv2d(sum(self.num_hidden), frame_channel, 1, has_bias=True)
@@ -78,7 +79,7 @@ class ConvLSTMEncoderForecaster(nn.Cell):
     def from_config(cls, cfg):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
-                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias)
+                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.get("activations", "ops") == "exact")
 
     def construct(self, frames, mask):
         batch = frames.shape[0]

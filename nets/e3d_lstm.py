@@ -22,10 +22,10 @@ Spatiotemporal memory M (`memory_flow`):
   checkpoint can be evaluated either way.
 
 The released code differs in more than the memory flow; `e3d_gates`, `e3d_temporal_conv`,
-`e3d_recall_layout` and `e3d_activations` select its maths cell by cell (layers/e3d_lstm_cell.py).
+and `e3d_recall_layout` select its maths cell by cell (layers/e3d_lstm_cell.py).
 OpenSTL's E3DLSTM_Model is e3d_memory=released, e3d_gates=released,
 e3d_temporal_conv=upsample, e3d_recall_layout=flat with kernel (2, 5, 5) and a window of 2
-(configs/openstl_e3d_lstm_mmnist.yaml); e3d_activations=exact makes our float32 CPU result
+(configs/openstl_e3d_lstm_mmnist.yaml); activations=exact makes our float32 CPU result
 agree with PyTorch's within 1e-5.
 """
 from mindspore import nn, ops
@@ -35,19 +35,17 @@ from layers.e3d_lstm_cell import GATES, RECALL_LAYOUTS, TEMPORAL_CONVS, Eidetic3
 from nets.base import RecurrentPredictor, frame_dims
 
 MEMORY_FLOWS = ("paper", "released")
-ACTIVATIONS = ("ops", "exact")
 
 
 class E3DLSTM(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
                  filter_size=5, window_length=2, temporal_kernel=2, layer_norm=False,
                  forget_bias=1.0, memory_flow="paper", gates="paper", temporal_conv="same",
-                 recall_layout="tokens", activations="ops"):
+                 recall_layout="tokens", exact=False):
         super().__init__(seq_length, input_length, frame_channel, height, width)
         for key, value, allowed in (("e3d_memory", memory_flow, MEMORY_FLOWS), ("e3d_gates", gates, GATES),
                                     ("e3d_temporal_conv", temporal_conv, TEMPORAL_CONVS),
-                                    ("e3d_recall_layout", recall_layout, RECALL_LAYOUTS),
-                                    ("e3d_activations", activations, ACTIVATIONS)):
+                                    ("e3d_recall_layout", recall_layout, RECALL_LAYOUTS)):
             if value not in allowed:
                 raise UserError(f"config key '{key}': must be {' or '.join(allowed)}, got {value!r}")
         if window_length < 1:
@@ -69,7 +67,7 @@ class E3DLSTM(RecurrentPredictor):
                                            temporal_kernel, layer_norm, forget_bias,
                                            memory_channels=self.memory_widths[i], gates=gates,
                                            temporal_conv=temporal_conv, recall_layout=recall_layout,
-                                           exact=activations == "exact"))
+                                           exact=exact))
         self.cell_list = nn.CellList(cells)
         self.conv_last = nn.Conv3d(self.num_hidden[-1], frame_channel, (window_length, 1, 1),
                                    stride=(window_length, 1, 1), pad_mode="valid", has_bias=False)
@@ -80,7 +78,7 @@ class E3DLSTM(RecurrentPredictor):
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
                    cfg.filter_size, cfg.window_length, cfg.temporal_kernel, cfg.layer_norm,
                    cfg.forget_bias, cfg.e3d_memory, cfg.e3d_gates, cfg.e3d_temporal_conv,
-                   cfg.e3d_recall_layout, cfg.e3d_activations)
+                   cfg.e3d_recall_layout, cfg.get("activations", "ops") == "exact")
 
     def zeros(self, batch, channels):
         return ops.zeros((batch, channels, self.window_length, self.height, self.width),

@@ -19,7 +19,7 @@ from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
 class PredRNN(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
-                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0):
+                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, exact=False):
         super().__init__(seq_length, input_length, frame_channel, height, width)
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
@@ -28,7 +28,7 @@ class PredRNN(RecurrentPredictor):
             in_channels = frame_channel if i == 0 else self.num_hidden[i - 1]
             memory = self.num_hidden[i - 1]  # i = 0: the top layer's memory from t-1
             cells.append(SpatioTemporalLSTMCell(in_channels, hidden, height, width, filter_size, stride,
-                                                layer_norm, forget_bias, memory_channels=memory))
+                                                layer_norm, forget_bias, memory_channels=memory, exact=exact))
         self.cell_list = nn.CellList(cells)
         self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
 
@@ -36,7 +36,7 @@ class PredRNN(RecurrentPredictor):
     def from_config(cls, cfg):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
-                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias)
+                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.get("activations", "ops") == "exact")
 
     def init_state(self, batch):
         zeros = zeros_like_layers(batch, self.num_hidden, self.height, self.width)
@@ -62,9 +62,10 @@ class PredRNN(RecurrentPredictor):
 
 class PredRNNv2(PredRNN):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
-                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, decouple_beta=0.1):
+                 filter_size=5, stride=1, layer_norm=False, forget_bias=1.0, decouple_beta=0.1,
+                 exact=False):
         super().__init__(num_hidden, seq_length, input_length, frame_channel, height, width,
-                         filter_size, stride, layer_norm, forget_bias)
+                         filter_size, stride, layer_norm, forget_bias, exact)
         self.decouple_beta = float(decouple_beta)
         self.shared_adapter = len(set(self.num_hidden)) == 1
         if self.shared_adapter:
@@ -76,7 +77,8 @@ class PredRNNv2(PredRNN):
     def from_config(cls, cfg):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
-                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.decouple_beta)
+                   cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.decouple_beta,
+                   cfg.get("activations", "ops") == "exact")
 
     def init_state(self, batch):
         return super().init_state(batch) + (ops.zeros((), self.conv_last.weight.dtype),)

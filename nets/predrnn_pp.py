@@ -15,7 +15,7 @@ from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 class PredRNNpp(RecurrentPredictor):
     def __init__(self, num_hidden, seq_length, input_length, frame_channel, height, width,
                  filter_size=5, stride=1, layer_norm=True, forget_bias=1.0, output_gate="tanh",
-                 c_input="c", tanh_impl="ops"):
+                 c_input="c", exact=False):
         super().__init__(seq_length, input_length, frame_channel, height, width)
         self.num_hidden = list(num_hidden)
         self.num_layers = len(self.num_hidden)
@@ -26,12 +26,12 @@ class PredRNNpp(RecurrentPredictor):
             cells.append(CausalLSTMCell(in_channels, hidden, height, width, filter_size, stride, layer_norm,
                                         forget_bias, memory_channels=self.num_hidden[i - 1],
                                         output_gate=output_gate, c_input=c_input,
-                                        tanh_impl=tanh_impl))
+                                        exact=exact))
         self.lstm = nn.CellList(cells)
         if self.use_ghu:
             self.gradient_highway = GradientHighwayUnit(self.num_hidden[0], self.num_hidden[0], height, width,
                                                         filter_size, stride, layer_norm,
-                                                        tanh_impl=tanh_impl)
+                                                        exact=exact)
         self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=True)
 
     @classmethod
@@ -39,7 +39,7 @@ class PredRNNpp(RecurrentPredictor):
         channel, height, width = frame_dims(cfg)
         return cls(cfg.hidden_list(), cfg.seq_length, cfg.input_length, channel, height, width,
                    cfg.filter_size, cfg.stride, cfg.layer_norm, cfg.forget_bias, cfg.causal_output_gate,
-                   cfg.get("causal_c_input", "c"), cfg.get("causal_tanh", "ops"))
+                   cfg.get("causal_c_input", "c"), cfg.get("activations", "ops") == "exact")
 
     def init_state(self, batch):
         zeros = zeros_like_layers(batch, self.num_hidden, self.height, self.width)

@@ -46,6 +46,7 @@ def test_overrides_are_typed_from_the_defaults(tmp_path):
     (["--model_name=convlstm", "--filter_size=4"], "filter_size"),
     (["--model_name=nope"], "model_name"),
     (["--model_name=convlstm", "--device_target=TPU"], "device_target"),
+    (["--model_name=convlstm", "--activations=fast"], "activations"),
 ])
 def test_bad_values_name_the_key(argv, key):
     with pytest.raises(UserError, match=key):
@@ -59,6 +60,15 @@ def test_unknown_key_in_yaml_and_missing_yaml(tmp_path):
         load_config([f"--config_path={bad}"])
     with pytest.raises(UserError, match="not found"):
         load_config([f"--config_path={tmp_path / 'none.yaml'}"])
+
+
+def test_renamed_keys_name_their_new_name(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text('model_name: predrnn_pp\ncausal_tanh: "exact"\n')
+    with pytest.raises(UserError, match="'causal_tanh' in .* renamed to 'activations'"):
+        load_config([f"--config_path={old}"])
+    with pytest.raises(UserError, match="'e3d_activations' on the command line was renamed to 'activations'"):
+        load_config(["--e3d_activations=exact"])
 
 
 def test_parse_cli_forms():

@@ -293,23 +293,23 @@ def test_config_keys_reach_the_model():
     assert net.conv_last.weight.shape == (64, 8, 3, 1, 1)
     default = load_config(TINY + ["--model_name=e3d_lstm"])
     assert (default.e3d_memory, default.e3d_gates, default.e3d_temporal_conv, default.e3d_recall_layout,
-            default.e3d_activations) == ("paper", "paper", "same", "tokens", "ops")
+            default.activations) == ("paper", "paper", "same", "tokens", "ops")
     released = build_model(load_config(TINY + ["--model_name=e3d_lstm", "--num_hidden=8", "--e3d_gates=released",
                                                "--e3d_temporal_conv=upsample", "--e3d_recall_layout=flat",
-                                               "--e3d_activations=exact"]))
+                                               "--activations=exact"]))
     cell = released.cell_list[0]
     assert cell.conv_m[0].weight.shape == (32, 8, 2, 3, 3) and cell.released_gates and cell.flat_recall
     assert cell.exact and cell.conv_x[0].resample  # 1 valid frame of 2 copied twice
     from engine.errors import UserError
     for bad in ("--e3d_memory=tf", "--e3d_gates=tf", "--e3d_temporal_conv=valid", "--e3d_recall_layout=x",
-                "--e3d_activations=fast"):
+                "--activations=fast"):
         with pytest.raises(UserError, match=bad[2:].split("=")[0]):
             build_model(load_config(TINY + ["--model_name=e3d_lstm", bad]))
     with pytest.raises(UserError, match="temporal_kernel"):
         build_model(load_config(TINY + ["--model_name=e3d_lstm", "--e3d_temporal_conv=upsample", "--temporal_kernel=3"]))
     openstl = load_config([f"--config_path={ROOT}/configs/openstl_e3d_lstm_mmnist.yaml"])
     assert (openstl.e3d_memory, openstl.e3d_gates, openstl.e3d_temporal_conv, openstl.e3d_recall_layout,
-            openstl.e3d_activations) == ("released", "released", "upsample", "flat", "exact")
+            openstl.activations) == ("released", "released", "upsample", "flat", "exact")
     kth = load_config([f"--config_path={ROOT}/configs/e3d_lstm_kth.yaml"])
     assert (kth.img_width, kth.patch_size, kth.input_length, kth.seq_length) == (128, 8, 10, 30)
     assert kth.sampling_stop_iter == 100000 and kth.model_name == "e3d_lstm" and kth.dataset == "kth"
@@ -380,7 +380,7 @@ def test_onnx_and_mindir_match_mindspore(ms_context, tmp_path):
     from tests.test_export import SHORT, random_checkpoint
     cfg = load_config(SHORT + ["--model_name=e3d_lstm", "--num_hidden=8,4", "--layer_norm=true", "--filter_size=5",
                                "--e3d_memory=released", "--e3d_gates=released", "--e3d_temporal_conv=upsample",
-                               "--e3d_recall_layout=flat", "--e3d_activations=exact"])
+                               "--e3d_recall_layout=flat", "--activations=exact"])
     ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
     inputs = np.random.default_rng(1).random((2, 3, 8, 8, 64)).astype(np.float32)
     expected = CheckpointPredictor(cfg, ckpt, 2).predict(inputs)
