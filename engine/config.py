@@ -195,6 +195,9 @@ def validate_config(cfg, needs_model=True):
     parse_int_list(cfg.lr_step_iters, "lr_step_iters")
     _require(cfg.causal_output_gate in ("tanh", "sigmoid"), "causal_output_gate",
              f"must be tanh or sigmoid, got {cfg.causal_output_gate!r}")
+    _require(cfg.loss in ("mse", "mse_l1"), "loss", f"must be mse or mse_l1, got {cfg.loss!r}")
+    _require(cfg.loss == "mse" or cfg.model_name != "srvp", "loss",
+             "SRVP trains on its ELBO, which holds its own reconstruction term: use loss: mse")
     _require(cfg.activations in ("ops", "exact"), "activations",
              f"must be ops or exact, got {cfg.activations!r}")
     _require(cfg.decouple_beta >= 0, "decouple_beta", f"must be >= 0, got {cfg.decouple_beta}")

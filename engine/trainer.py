@@ -19,13 +19,20 @@ from engine.log import RunLog, format_duration, timestamp
 from nets.registry import build_model
 
 
-class NetWithLoss(nn.Cell):
-    """MSE over every frame the net predicts (thuml/OpenSTL: all T-1 generated frames)."""
+LOSSES = ("mse", "mse_l1")
 
-    def __init__(self, net, seq_length):
+
+class NetWithLoss(nn.Cell):
+    """MSE over every frame the net predicts (thuml/OpenSTL: all T-1 generated frames);
+    loss='mse_l1' adds the mean absolute error, as OpenSTL's E3DLSTM_Model trains."""
+
+    def __init__(self, net, seq_length, loss="mse"):
         super().__init__(auto_prefix=False)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         self.net = net
         self.seq_length = seq_length
+        self.add_l1 = loss == "mse_l1"
 
     def construct(self, frames, mask):
         out = self.net(frames, mask)
@@ -34,6 +41,8 @@ class NetWithLoss(nn.Cell):
             out, aux = out
         target = frames[:, self.seq_length - out.shape[1]:]
         loss = ops.mean(ops.square(out - target))
+        if self.add_l1:
+            loss = loss + ops.mean(ops.abs(out - target))
         if aux is not None:
             loss = loss + aux
         return loss
@@ -154,7 +163,7 @@ def train(cfg, log=None):
     passes = 2 if cfg.reverse_input else 1  # optimizer steps per iteration
     lr = np.repeat(learning_rates(cfg, cluster.size), passes)
     optimizer = nn.Adam(net.trainable_params(), learning_rate=ms.Tensor(lr), weight_decay=cfg.weight_decay)
-    step_cell = TrainStep(NetWithLoss(net, cfg.seq_length), optimizer, cfg.grad_clip)
+    step_cell = TrainStep(NetWithLoss(net, cfg.seq_length, cfg.loss), optimizer, cfg.grad_clip)
     step_cell.set_train()
 
     start_step = 0

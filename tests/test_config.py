@@ -47,6 +47,8 @@ def test_overrides_are_typed_from_the_defaults(tmp_path):
     (["--model_name=nope"], "model_name"),
     (["--model_name=convlstm", "--device_target=TPU"], "device_target"),
     (["--model_name=convlstm", "--activations=fast"], "activations"),
+    (["--model_name=convlstm", "--loss=l1"], "loss"),
+    (["--model_name=srvp", "--loss=mse_l1"], "loss"),
 ])
 def test_bad_values_name_the_key(argv, key):
     with pytest.raises(UserError, match=key):
