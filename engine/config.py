@@ -190,8 +190,10 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.mode in ("GRAPH", "PYNATIVE"), "mode", f"must be GRAPH or PYNATIVE, got {cfg.mode!r}")
     _require(cfg.file_format in ("MINDIR", "ONNX", "AIR"), "file_format",
              f"must be MINDIR, ONNX or AIR, got {cfg.file_format!r}")
-    _require(cfg.lr_schedule in ("constant", "cosine", "step"), "lr_schedule",
-             f"must be constant, cosine or step, got {cfg.lr_schedule!r}")
+    _require(cfg.lr_schedule in ("constant", "cosine", "step", "linear"), "lr_schedule",
+             f"must be constant, cosine, step or linear, got {cfg.lr_schedule!r}")
+    _require(0 <= cfg.lr_decay_start < cfg.max_iterations or cfg.lr_schedule != "linear", "lr_decay_start",
+             f"must be in [0, max_iterations) for lr_schedule linear, got {cfg.lr_decay_start}")
     parse_int_list(cfg.lr_step_iters, "lr_step_iters")
     _require(cfg.causal_output_gate in ("tanh", "sigmoid"), "causal_output_gate",
              f"must be tanh or sigmoid, got {cfg.causal_output_gate!r}")

@@ -86,6 +86,12 @@ def learning_rates(cfg, group_size=1):
     steps = np.arange(n, dtype=np.float64)
     if cfg.lr_schedule == "cosine":
         lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(math.pi * steps / n))
+    elif cfg.lr_schedule == "linear":
+        # SRVP's schedule (edouardelasalles/srvp train.py): constant until lr_decay_start,
+        # then down by lr / (max_iterations - lr_decay_start) per step, reaching 0 on the
+        # last step, as its LambdaLR stepped after each optimiser step past the burn-in
+        span = max(1, n - cfg.lr_decay_start)
+        lr = cfg.lr * np.clip((n - steps - 1) / span, 0.0, 1.0)
     elif cfg.lr_schedule == "step":
         lr = np.full(n, cfg.lr)
         for boundary in parse_int_list(cfg.lr_step_iters, "lr_step_iters"):

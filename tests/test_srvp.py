@@ -7,6 +7,7 @@ import pytest
 
 from engine.config import load_config
 from engine.errors import UserError
+from tests.conftest import ROOT
 
 T, COND, INF = 6, 3, 2
 TINY_SRVP = ["--model_name=srvp", "--patch_size=1", "--img_width=64", f"--input_length={COND}",
@@ -345,3 +346,26 @@ def test_eval_best_mean_worst_and_infer_samples(tiny, srvp_files, tmp_path):
     from PIL import Image
     with Image.open(result["paths"]["gif"]) as gif:
         assert gif.n_frames == T and gif.size[0] > 3 * 64
+
+
+def test_linear_lr_schedule_is_srvps():
+    """lr_schedule=linear against the reference loop (edouardelasalles/srvp train.py): LambdaLR
+    with lambda i: max(0, (n - i) / n), stepped after every optimiser step once
+    itr >= lr_scheduling_burnin, for burn-in + n steps in all."""
+    from engine.trainer import learning_rates
+    burnin, n, lr = 7, 5, 3e-4
+    expected, k = [], 0
+    for itr in range(1, burnin + n + 1):
+        expected.append(lr * max(0.0, (n - k) / n))  # the rate this optimiser step uses
+        if itr >= burnin:
+            k += 1
+    cfg = load_config(["--model_name=srvp", "--lr_schedule=linear", f"--lr_decay_start={burnin}",
+                       f"--max_iterations={burnin + n}", f"--lr={lr}"])
+    np.testing.assert_allclose(learning_rates(cfg), expected, rtol=1e-6)
+    assert expected[burnin - 1] == lr and expected[burnin] < lr and expected[-1] == 0
+    for name in ("srvp_smmnist", "srvp_kth"):  # the seed's burn-in and decay lengths
+        seed = load_config([f"--config_path={ROOT}/configs/{name}.yaml"])
+        assert (seed.lr_schedule, seed.lr_decay_start, seed.max_iterations) == \
+            {"srvp_smmnist": ("linear", 1000000, 1100000), "srvp_kth": ("linear", 150000, 200000)}[name]
+    with pytest.raises(UserError, match="lr_decay_start"):
+        load_config(["--model_name=srvp", "--lr_schedule=linear", "--lr_decay_start=10", "--max_iterations=10"])
