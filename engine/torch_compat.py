@@ -311,6 +311,17 @@ def _permute_blocks(array, perm):
     return np.concatenate([blocks[p] for p in perm], axis=0)
 
 
+def _sequential_conv(parts, convs):
+    """Our name for cell_list.i.<conv>.0.weight (the convolution) or .1.weight|bias (its
+    LayerNorm) of their nn.Sequential gate blocks, the same layout as ours; None otherwise."""
+    if len(parts) == 5 and parts[2] in convs:
+        if parts[3] == "0" and parts[4] == "weight":
+            return ".".join(parts)
+        if parts[3] == "1" and parts[4] in ("weight", "bias"):
+            return ".".join(parts[:4] + [{"weight": "gamma", "bias": "beta"}[parts[4]]])
+    return None
+
+
 def _rule(source, model, name):
     """(our name, transform or None, reason it is dropped or None) for one of their tensors;
     our name None when there is no place for it."""
@@ -325,21 +336,11 @@ def _rule(source, model, name):
     if model in ("predrnn", "predrnn_v2") and parts[0] == "cell_list":
         if parts[2:] == ["conv_last", "weight"]:
             return name, None, None
-        if len(parts) == 5 and parts[2] in ("conv_x", "conv_h", "conv_m", "conv_o"):
-            if parts[3] == "0" and parts[4] == "weight":
-                return name, None, None
-            if parts[3] == "1" and parts[4] in ln:
-                return ".".join(parts[:4] + [ln[parts[4]]]), None, None
-        return None, None, None
+        return _sequential_conv(parts, ("conv_x", "conv_h", "conv_m", "conv_o")), None, None
     if model == "convlstm" and parts[0] == "cell_list":
         if parts[2] in ("conv_o", "conv_last"):
             return None, None, "its ConvLSTMCell creates conv_o and conv_last but its forward never uses them"
-        if len(parts) == 5 and parts[2] in ("conv_x", "conv_h"):
-            if parts[3] == "0" and parts[4] == "weight":
-                return name, None, None
-            if parts[3] == "1" and parts[4] in ln:
-                return ".".join(parts[:4] + [ln[parts[4]]]), None, None
-        return None, None, None
+        return _sequential_conv(parts, ("conv_x", "conv_h")), None, None
     if model == "e3d_lstm" and parts[0] == "cell_list":
         conv = {"conv_x": "conv_x", "conv_h": "conv_h", "conv_gm": "conv_m", "conv_new_cell": "conv_oc",
                 "conv_new_gm": "conv_om"}.get(parts[2])
