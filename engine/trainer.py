@@ -34,8 +34,8 @@ class NetWithLoss(nn.Cell):
         self.seq_length = seq_length
         self.add_l1 = loss == "mse_l1"
 
-    def construct(self, frames, mask):
-        out = self.net(frames, mask)
+    def construct(self, frames, mask, *extra):
+        out = self.net(frames, mask, *extra)
         aux = None
         if isinstance(out, tuple):  # nets with an extra loss term return (frames, term)
             out, aux = out
@@ -69,9 +69,9 @@ class TrainStep(nn.Cell):
             self.grad_reducer = nn.DistributedGradReducer(self.weights, True, self.group_size)
             self.all_reduce = ops.AllReduce()
 
-    def construct(self, frames, mask):
-        loss = self.network(frames, mask)
-        grads = self.grad(self.network, self.weights)(frames, mask)
+    def construct(self, frames, mask, *extra):
+        loss = self.network(frames, mask, *extra)
+        grads = self.grad(self.network, self.weights)(frames, mask, *extra)
         if self.data_parallel:
             grads = self.grad_reducer(grads)
             loss = self.all_reduce(loss) / self.group_size
@@ -103,6 +103,18 @@ def learning_rates(cfg, group_size=1):
     if cfg.lr_scale_by_devices:
         lr = lr * group_size
     return lr.astype(np.float32)
+
+
+def step_noise(net, step, cfg, num_shards=1, shard_id=0):
+    """The random inputs of a stochastic net for training step `step` (a function of seed and
+    step, as the masks are, so resume is exact); () for the deterministic nets. Each worker
+    of a data-parallel run takes its slice of the global batch's draw."""
+    if not hasattr(net, "training_noise"):
+        return ()
+    rng = np.random.default_rng([int(cfg.seed), int(step), 0x5A])
+    drawn = net.training_noise(rng, cfg.batch_size * num_shards)
+    part = slice(shard_id * cfg.batch_size, (shard_id + 1) * cfg.batch_size)
+    return tuple(ms.Tensor(np.ascontiguousarray(a[part])) for a in drawn)
 
 
 def check_data_fits(cfg, path, key):
@@ -219,10 +231,11 @@ def train(cfg, log=None):
             began = time.perf_counter()
             mask, eta = train_mask(step, cfg.batch_size, cfg, cluster.size, cluster.rank)
             mask_t = ms.Tensor(mask)
-            loss = float(step_cell(ms.Tensor(frames), mask_t).asnumpy())
+            extra = step_noise(net, step, cfg, cluster.size, cluster.rank)
+            loss = float(step_cell(ms.Tensor(frames), mask_t, *extra).asnumpy())
             if cfg.reverse_input:
                 reversed_frames = np.ascontiguousarray(frames[:, ::-1])
-                loss = 0.5 * (loss + float(step_cell(ms.Tensor(reversed_frames), mask_t).asnumpy()))
+                loss = 0.5 * (loss + float(step_cell(ms.Tensor(reversed_frames), mask_t, *extra).asnumpy()))
             if not math.isfinite(loss):
                 log(f"error: loss became {loss} at step {step + 1}; stopping. The last good checkpoint "
                     f"is {last_ckpt or '(none saved yet)'}: lower --lr or set --grad_clip, then --resume=latest")

@@ -15,7 +15,9 @@ it minimises is exactly the negative ELBO (both MSEs are the same graph value, t
 gradients cancel), with no change to NetWithLoss for the other nets.
 
 Noise: every draw reads a slice of one tensor eps [B, T, max(ny, nz)] ~ N(0, I); row 0 is
-y_1's, row t the z of frame t. construct() draws eps from a seeded StandardNormal;
+y_1's, row t the z of frame t. construct() takes eps (and in training the frame picks) as
+optional inputs, which the trainer draws per step from (seed, step) (training_noise), else
+draws them from a seeded StandardNormal;
 sample(frames, eps) and SRVPSampler take it as an input, so a given eps reproduces a
 future exactly (exported graphs included).
 """
@@ -75,10 +77,22 @@ class SRVP(nn.Cell):
     def draw_noise(self, batch):
         return self.normal((batch, self.seq_length, self.noise_dim))
 
-    def construct(self, frames, mask):
-        eps = self.draw_noise(frames.shape[0])
+    def training_noise(self, rng, batch):
+        """The random inputs of one training step, drawn on the host from a numpy Generator:
+        eps [batch, T, noise_dim] ~ N(0, I) and picks [batch, 2, T] ~ U(0, 1). The trainer
+        seeds the Generator with (seed, step), so a resumed run draws what an uninterrupted
+        one would have (the in-graph StandardNormal's state is not in a checkpoint)."""
+        eps = rng.standard_normal((batch, self.seq_length, self.noise_dim)).astype("float32")
+        picks = rng.random((batch, 2, self.seq_length)).astype("float32")
+        return eps, picks
+
+    def construct(self, frames, mask, eps=None, picks=None):
+        if eps is None:
+            eps = self.draw_noise(frames.shape[0])
         if self.training:
-            x_hat, loss, _ = self.elbo(frames, eps, self.uniform((frames.shape[0], 2, self.seq_length)))
+            if picks is None:
+                picks = self.uniform((frames.shape[0], 2, self.seq_length))
+            x_hat, loss, _ = self.elbo(frames, eps, picks)
             out = x_hat[:, 1:]
             mse = ops.mean(ops.square(out - frames[:, 1:]))
             return out, loss - mse

@@ -248,7 +248,7 @@ def srvp_files(tiny, tmp_path_factory):
     data_cfg = srvp_config([f"--mindrecord_dir={out}", "--num_train_sequences=4", "--num_test_sequences=6",
                             "--stochastic_bounce=true", "--num_digits=1"])
     paths = build_mindrecords(data_cfg, log=lambda *_: None)
-    return {"dir": out, "ckpt": ckpt, "test": paths["test"]}
+    return {"dir": out, "ckpt": ckpt, "test": paths["test"], "train": paths["train"]}
 
 
 def test_export_with_noise_input_matches_mindspore(tiny, srvp_files):
@@ -369,3 +369,18 @@ def test_linear_lr_schedule_is_srvps():
             {"srvp_smmnist": ("linear", 1000000, 1100000), "srvp_kth": ("linear", 150000, 200000)}[name]
     with pytest.raises(UserError, match="lr_decay_start"):
         load_config(["--model_name=srvp", "--lr_schedule=linear", "--lr_decay_start=10", "--max_iterations=10"])
+
+
+def test_resume_draws_the_same_noise(srvp_files, tmp_path):
+    """The trainer hands SRVP its noise and frame picks drawn from (seed, step): a run resumed
+    from its step-2 checkpoint repeats the uninterrupted run's losses at steps 3 and 4."""
+    from engine.trainer import train
+    common = [f"--train_mindrecord={srvp_files['train']}", "--max_iterations=4", "--snapshot_interval=2",
+              "--keep_checkpoint_max=2", "--log_interval=100", "--lr=1e-3"]
+    straight = train(srvp_config(common + [f"--save_dir={tmp_path / 'a'}"]), log=lambda *_: None)
+    resumed = train(srvp_config(common + [f"--save_dir={tmp_path / 'b'}",
+                                          f"--resume={tmp_path / 'a' / 'srvp-2.ckpt'}"]), log=lambda *_: None)
+    full = dict(straight["history"])
+    assert [s for s, _ in resumed["history"]] == [3, 4]
+    assert len(set(full.values())) == 4  # the loss moves: different noise, picks and weights each step
+    np.testing.assert_allclose([l for _, l in resumed["history"]], [full[3], full[4]], rtol=1e-5)
