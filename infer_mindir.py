@@ -2,6 +2,7 @@
 result layout as ascend310_infer/out/main, so the protocol runs on any machine.
 
     python infer_mindir.py --mindir_path=MODEL.mindir --input0_path=DIR/00_data --output_dir=result_Files
+                           [--input1_path=DIR/02_noise]   (a stochastic model's noise)
 """
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)
 from engine.cli import run_cli
@@ -15,7 +16,7 @@ def main(argv):
     require_file(cfg, "mindir_path")
     require_file(cfg, "input0_path")
     init_context(cfg)
-    run_python(cfg.mindir_path, cfg.input0_path, cfg.output_dir)
+    run_python(cfg.mindir_path, cfg.input0_path, cfg.output_dir, cfg.input1_path)
 
 
 if __name__ == "__main__":

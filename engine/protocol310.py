@@ -1,11 +1,15 @@
 """The model zoo's 310 inference protocol, runnable end to end on any machine.
 
 preprocess  -> RESULT_PATH/00_data/seq_NNNNN.bin   model input, float32 [1, input_length, H/p, W/p, p*p*C]
+               RESULT_PATH/02_noise/seq_NNNNN.bin  stochastic models only: their second input, the noise
+                                                   float32 [1, seq_length, noise_dim] of draw 0, as
+                                                   eval.py draws it (engine.inference.sequence_noise)
                RESULT_PATH/01_label/seq_NNNNN.bin  ground truth, float32 [seq_length, H, W, C] in [0, 1]
                                                    (the whole clip: the baselines need the inputs)
                RESULT_PATH/manifest.json           shapes, config values and the sample list
 runner      -> RESULT_DIR/seq_NNNNN_0.bin          model output, float32 [1, future, H/p, W/p, p*p*C]
-               (ascend310_infer/out/main in C++, or infer_mindir.py with MindSpore)
+               (ascend310_infer/out/main in C++, or infer_mindir.py with MindSpore; input k of
+               the model is read from --input{k}_path, 02_noise being input 1)
 postprocess -> acc.log                             per-frame MSE / MAE / SSIM / PSNR, as eval.py
 """
 import json
@@ -21,6 +25,7 @@ from engine.metrics import FrameMetrics, all_black_baseline, copy_last_baseline,
 
 DATA_DIR = "00_data"
 LABEL_DIR = "01_label"
+NOISE_DIR = "02_noise"
 MANIFEST = "manifest.json"
 
 
@@ -32,8 +37,14 @@ def _write_bin(path, array):
 
 def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
     """Write the per-sample input and label files and the manifest; returns the sample count."""
+    from engine.inference import sequence_noise
     from engine.trainer import check_data_fits
+    from nets.registry import noise_dim
     info = check_data_fits(cfg, test_mindrecord, "test_mindrecord")
+    width = noise_dim(cfg)
+    noise_dir = os.path.join(result_path, NOISE_DIR)
+    if width:
+        os.makedirs(noise_dir, exist_ok=True)
     total = info["num_samples"] if max_sequences <= 0 else min(max_sequences, info["num_samples"])
     data_dir = os.path.join(result_path, DATA_DIR)
     label_dir = os.path.join(result_path, LABEL_DIR)
@@ -46,6 +57,8 @@ def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
         stem = f"seq_{i:05d}"
         _write_bin(os.path.join(data_dir, stem + ".bin"), frames[:, :cfg.input_length])
         _write_bin(os.path.join(label_dir, stem + ".bin"), reshape_patch_back(frames[0], cfg.patch_size))
+        if width:
+            _write_bin(os.path.join(noise_dir, stem + ".bin"), sequence_noise(cfg, [i], 0, width))
         names.append(stem)
     p = cfg.patch_size
     hp = cfg.img_width // p
@@ -57,10 +70,13 @@ def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
         "label_shape": [cfg.seq_length, cfg.img_width, cfg.img_width, cfg.img_channel],
         "dtype": "float32", "test_mindrecord": os.path.abspath(test_mindrecord), "samples": names,
     }
+    if width:
+        manifest.update(noise_shape=[1, cfg.seq_length, width], seed=int(cfg.seed))
     with open(os.path.join(result_path, MANIFEST + ".tmp"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
     os.replace(os.path.join(result_path, MANIFEST + ".tmp"), os.path.join(result_path, MANIFEST))
-    log(f"wrote {len(names)} samples to {data_dir} (inputs) and {label_dir} (ground truth)")
+    log(f"wrote {len(names)} samples to {data_dir} (inputs) and {label_dir} (ground truth)"
+        + (f", their noise to {noise_dir}" if width else ""))
     return len(names)
 
 
@@ -83,14 +99,19 @@ def read_bin(path, shape):
     return data.reshape(shape)
 
 
-def run_python(mindir_path, input_dir, output_dir, log=print):
-    """The Python runner: MindSpore's GraphCell over the same folder the C++ program reads."""
+def run_python(mindir_path, input_dir, output_dir, noise_dir="", log=print):
+    """The Python runner: MindSpore's GraphCell over the same folders the C++ program reads
+    (noise_dir: a stochastic model's second input, input1_path)."""
     from engine.inference import MindIRPredictor
     manifest = read_manifest(input_dir)
     predictor = MindIRPredictor(None, mindir_path, batch_size=1)
-    if predictor.stochastic:
-        raise UserError(f"{mindir_path} is a stochastic model (a second, noise input): the 310 protocol feeds one "
-                        f"input; evaluate it with eval.py --pretrained_model={mindir_path}")
+    if predictor.stochastic and not noise_dir:
+        raise UserError(f"{mindir_path} is a stochastic model: give its noise folder as --input1_path "
+                        f"(preprocess.py writes RESULT_PATH/{NOISE_DIR})")
+    if noise_dir and not predictor.stochastic:
+        raise UserError(f"--input1_path={noise_dir} given, but {mindir_path} takes one input")
+    if noise_dir and not os.path.isdir(noise_dir):
+        raise UserError(f"noise folder not found: {noise_dir} (--input1_path)")
     os.makedirs(output_dir, exist_ok=True)
     files = sorted(f for f in os.listdir(input_dir) if f.endswith(".bin"))
     if not files:
@@ -98,8 +119,11 @@ def run_python(mindir_path, input_dir, output_dir, log=print):
     times = []
     for name in files:
         inputs = read_bin(os.path.join(input_dir, name), manifest["input_shape"])
+        noise = None
+        if noise_dir:
+            noise = read_bin(os.path.join(noise_dir, name), [1, manifest["seq_length"], predictor.noise_dim])
         began = time.perf_counter()
-        out = predictor._run(inputs, None)
+        out = predictor._run(inputs, noise)
         times.append(time.perf_counter() - began)
         _write_bin(os.path.join(output_dir, name[:-4] + "_0.bin"), out)
     log(f"NN inference cost average time: {1000 * float(np.mean(times)):.3f} ms of infer_count {len(files)}")

@@ -29,6 +29,14 @@ def is_stochastic(name):
     return name in STOCHASTIC
 
 
+def noise_dim(cfg):
+    """Width of the noise input of a stochastic model (None for deterministic ones), from
+    the config alone (no net built)."""
+    if not is_stochastic(cfg.model_name):
+        return None
+    return model_class(cfg.model_name).noise_dim_of(cfg)
+
+
 def model_class(name):
     if name not in _MODELS:
         raise UserError(f"config key 'model_name': unknown model {name!r}; known: {', '.join(model_names())}")

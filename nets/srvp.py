@@ -43,7 +43,7 @@ class SRVP(nn.Cell):
         self.nt_cond = nt_cond
         self.nt_inf = nt_inf
         self.nc, self.ny, self.nz, self.nhx, self.nh_inf = nc, ny, nz, nhx, nh_inf
-        self.noise_dim = max(ny, nz)
+        self.noise_dim = max(ny, nz)  # noise_dim_of(cfg)
         self.skipco = skipco
         self.n_euler_steps = int(n_euler_steps)
         self.dt = 1.0 / self.n_euler_steps
@@ -63,6 +63,10 @@ class SRVP(nn.Cell):
         self.dynamics = MLP(ny + nz, nh_res, ny, nlayers_res, orthogonal_gain=res_gain)
         self.normal = ops.StandardNormal(seed=int(seed), seed2=7)
         self.uniform = ops.UniformReal(seed=int(seed), seed2=11)
+
+    @staticmethod
+    def noise_dim_of(cfg):
+        return max(cfg.ny, cfg.nz)
 
     @classmethod
     def from_config(cls, cfg):

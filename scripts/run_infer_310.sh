@@ -68,6 +68,9 @@ else
 fi
 DATA_DIR="$PRE/00_data"
 LABEL_DIR="$PRE/01_label"
+# a stochastic model's noise (preprocess.py writes it for SRVP): the model's second input
+NOISE_ARGS=()
+[ -d "$PRE/02_noise" ] && NOISE_ARGS=(--input1_path="$PRE/02_noise")
 
 # ---- inference ----
 RESULT_DIR="$PWD_AT_CALL/result_Files"
@@ -85,7 +88,7 @@ if [ "$RUNNER" = cpp ]; then
         fi
     fi
     echo "[2/3] inference: $APP on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
-    "$APP" --mindir_path="$MODEL" --input0_path="$DATA_DIR" --device_type="$DEVICE_TYPE" \
+    "$APP" --mindir_path="$MODEL" --input0_path="$DATA_DIR" ${NOISE_ARGS[@]+"${NOISE_ARGS[@]}"} --device_type="$DEVICE_TYPE" \
         --device_id="$DEVICE_ID" --output_dir="$RESULT_DIR" >infer.log 2>&1
     rc=$?
     if [ $rc -ne 0 ]; then
@@ -94,7 +97,7 @@ if [ "$RUNNER" = cpp ]; then
     fi
 else
     echo "[2/3] inference: infer_mindir.py on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
-    python "$ROOT/infer_mindir.py" --mindir_path="$MODEL" --input0_path="$DATA_DIR" \
+    python "$ROOT/infer_mindir.py" --mindir_path="$MODEL" --input0_path="$DATA_DIR" ${NOISE_ARGS[@]+"${NOISE_ARGS[@]}"} \
         --device_target="$DEVICE_TYPE" --device_id="$DEVICE_ID" --output_dir="$RESULT_DIR" >infer.log 2>&1
     rc=$?
     if [ $rc -ne 0 ]; then

@@ -384,3 +384,25 @@ def test_resume_draws_the_same_noise(srvp_files, tmp_path):
     assert [s for s, _ in resumed["history"]] == [3, 4]
     assert len(set(full.values())) == 4  # the loss moves: different noise, picks and weights each step
     np.testing.assert_allclose([l for _, l in resumed["history"]], [full[3], full[4]], rtol=1e-5)
+
+
+def test_310_protocol_feeds_the_noise(tiny, srvp_files, tmp_path):
+    """preprocess writes each sequence's draw-0 noise to 02_noise; the runner feeds it as the
+    MINDIR's second input (--input1_path), so postprocess gives eval.py's numbers."""
+    from engine.evaluator import evaluate
+    from engine.inference import export_model
+    from engine.protocol310 import NOISE_DIR, postprocess, preprocess, read_manifest, run_python
+    cfg = srvp_config([f"--test_mindrecord={srvp_files['test']}", f"--pretrained_model={srvp_files['ckpt']}",
+                       f"--eval_dir={tmp_path / 'eval'}", "--eval_batch_size=2"])
+    reference = evaluate(cfg, log=lambda *_: None)
+    pre = tmp_path / "pre"
+    assert preprocess(cfg, cfg.test_mindrecord, str(pre), log=lambda *_: None) == 6
+    assert read_manifest(str(pre))["noise_shape"] == [1, T, tiny[1].noise_dim]
+    mindir = export_model(cfg, cfg.pretrained_model, "MINDIR", 1, str(tmp_path / "srvp1"), "CPU")
+    with pytest.raises(UserError, match="input1_path"):
+        run_python(mindir, str(pre / "00_data"), str(tmp_path / "res"), log=lambda *_: None)
+    run_python(mindir, str(pre / "00_data"), str(tmp_path / "res"), str(pre / NOISE_DIR), log=lambda *_: None)
+    via_310 = postprocess(str(tmp_path / "res"), str(pre / "01_label"), log=lambda *_: None)
+    for metric in ("mse", "ssim"):
+        np.testing.assert_allclose(via_310["model"][metric]["per_frame"], reference["model"][metric]["per_frame"],
+                                   rtol=1e-4, atol=1e-5)

@@ -3,10 +3,13 @@
  * like the model zoo's ascend310_infer program:
  *
  *   main --mindir_path=model.mindir --input0_path=preprocess_Result/00_data
+ *        [--input1_path=preprocess_Result/02_noise]
  *        [--device_type=Ascend|GPU|CPU] [--device_id=0] [--output_dir=./result_Files]
  *        [--thread_num=N]
  *
- * Each sample file (seq_00000.bin, ...) is the model's single float32 input as raw bytes;
+ * Each sample file (seq_00000.bin, ...) of --input0_path is the model's first float32 input
+ * as raw bytes; a model with a second input (a stochastic model's noise) reads the file of
+ * the same name from --input1_path;
  * output i of sample <stem>.bin goes to <output_dir>/<stem>_<i>.bin (raw, native byte
  * order), and the mean Predict latency to ./time_Result/test_perform_static.txt.
  * Every failure prints one "error:" line (plus hints) to stderr and exits non-zero.
@@ -39,10 +42,11 @@
 namespace {
 
 const char kUsage[] =
-    "usage: main --mindir_path=MODEL.mindir --input0_path=DATA_DIR [--device_type=Ascend|GPU|CPU]\n"
-    "            [--device_id=0] [--output_dir=./result_Files] [--thread_num=N]\n"
+    "usage: main --mindir_path=MODEL.mindir --input0_path=DATA_DIR [--input1_path=NOISE_DIR]\n"
+    "            [--device_type=Ascend|GPU|CPU] [--device_id=0] [--output_dir=./result_Files] [--thread_num=N]\n"
     "  DATA_DIR holds one raw float32 file per sample (seq_00000.bin, ...), as written by\n"
-    "  preprocess.py into RESULT_PATH/00_data.";
+    "  preprocess.py into RESULT_PATH/00_data; NOISE_DIR the second input of a two-input\n"
+    "  (stochastic) model, files of the same names (RESULT_PATH/02_noise).";
 
 // The zoo writes its timing summary here, relative to the working directory.
 const char kTimeDir[] = "./time_Result";
@@ -147,7 +151,8 @@ void ExplainBuildFailure(const std::string &mindir_path, const mindspore::Status
 
 int main(int argc, char **argv) {
   Options opts = ParseOptions(argc, argv,
-                              {"mindir_path", "input0_path", "device_type", "device_id", "output_dir", "thread_num"});
+                              {"mindir_path", "input0_path", "input1_path", "device_type", "device_id", "output_dir",
+                               "thread_num"});
   if (opts.help) {
     std::cout << kUsage << std::endl;
     return 0;
@@ -162,6 +167,11 @@ int main(int argc, char **argv) {
   };
   const std::string mindir_path = get("mindir_path", "");
   const std::string input_dir = get("input0_path", "");
+  const std::string noise_dir = get("input1_path", "");
+  std::vector<std::string> input_dirs = {input_dir};
+  if (!noise_dir.empty()) {
+    input_dirs.push_back(noise_dir);
+  }
   const std::string device_name = get("device_type", "Ascend");
   const std::string device_type = Lower(device_name);
   const std::string output_dir = get("output_dir", "./result_Files");
@@ -186,6 +196,9 @@ int main(int argc, char **argv) {
   if (!IsDirectory(input_dir)) {
     return Fail("input folder not found: " + input_dir + " (--input0_path; preprocess.py writes RESULT_PATH/00_data)");
   }
+  if (!noise_dir.empty() && !IsDirectory(noise_dir)) {
+    return Fail("input folder not found: " + noise_dir + " (--input1_path; preprocess.py writes RESULT_PATH/02_noise)");
+  }
   std::string error;
   std::vector<std::string> samples = ListFiles(input_dir, ".bin", &error);
   if (!error.empty()) {
@@ -198,8 +211,10 @@ int main(int argc, char **argv) {
     return Fail("cannot create output folder " + output_dir);
   }
   // Outputs written among the inputs would be read as samples by the next run.
-  if (SamePath(output_dir, input_dir)) {
-    return Fail("--output_dir must differ from --input0_path (" + input_dir + ")");
+  for (size_t k = 0; k < input_dirs.size(); ++k) {
+    if (SamePath(output_dir, input_dirs[k])) {
+      return Fail("--output_dir must differ from --input" + std::to_string(k) + "_path (" + input_dirs[k] + ")");
+    }
   }
 
   auto context = MakeContext(device_type, static_cast<uint32_t>(device_id), static_cast<int>(thread_num));
@@ -211,41 +226,50 @@ int main(int argc, char **argv) {
   }
 
   std::vector<mindspore::MSTensor> inputs = model.GetInputs();
-  if (inputs.size() != 1) {
-    return Fail("the model has " + std::to_string(inputs.size()) +
-                " inputs; this program feeds exactly one (--input0_path)");
+  if (inputs.size() != input_dirs.size()) {
+    return Fail("the model has " + std::to_string(inputs.size()) + " input(s) but " +
+                std::to_string(input_dirs.size()) + " folder(s) were given: one per input, --input0_path" +
+                (inputs.size() > 1 ? std::string(" and --input1_path (a stochastic model's noise, RESULT_PATH/02_noise)")
+                                   : std::string(" only")));
   }
-  mindspore::MSTensor &input = inputs[0];
-  const std::vector<int64_t> &in_shape = input.Shape();
-  if (std::any_of(in_shape.begin(), in_shape.end(), [](int64_t d) { return d < 0; })) {
-    return Fail("the model input has a dynamic shape " + ShapeString(in_shape) +
-                "; export the MINDIR with a fixed input shape");
+  std::vector<size_t> expected_bytes;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const std::vector<int64_t> &shape = inputs[k].Shape();
+    if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) {
+      return Fail("model input " + std::to_string(k) + " has a dynamic shape " + ShapeString(shape) +
+                  "; export the MINDIR with a fixed input shape");
+    }
+    if (inputs[k].DataType() != mindspore::DataType::kNumberTypeFloat32) {
+      return Fail("model input " + std::to_string(k) + " is not float32 (type id " +
+                  std::to_string(static_cast<int>(inputs[k].DataType())) + "); the sample files hold float32");
+    }
+    expected_bytes.push_back(inputs[k].DataSize());
+    std::cout << "model " << mindir_path << ": input " << k << " " << inputs[k].Name() << " " << ShapeString(shape)
+              << " float32 (" << expected_bytes[k] << " bytes) from " << input_dirs[k] << std::endl;
   }
-  if (input.DataType() != mindspore::DataType::kNumberTypeFloat32) {
-    return Fail("the model input is not float32 (type id " + std::to_string(static_cast<int>(input.DataType())) +
-                "); the sample files hold float32");
-  }
-  const size_t expected_bytes = input.DataSize();
-  std::cout << "model " << mindir_path << ": input " << input.Name() << " " << ShapeString(in_shape) << " float32 ("
-            << expected_bytes << " bytes), " << samples.size() << " samples, device " << device_name << std::endl;
+  std::cout << samples.size() << " samples, device " << device_name << std::endl;
 
   std::vector<double> costs_ms;
   std::vector<char> buffer;
   for (const std::string &name : samples) {
     const std::string path = JoinPath(input_dir, name);
-    if (!ReadBinary(path, &buffer, &error)) {
-      return Fail(error);
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const std::string input_path = JoinPath(input_dirs[k], name);
+      if (!ReadBinary(input_path, &buffer, &error)) {
+        return Fail(error);
+      }
+      if (buffer.size() != expected_bytes[k]) {
+        return Fail(input_path + " holds " + std::to_string(buffer.size()) + " bytes but model input " +
+                    std::to_string(k) + " " + ShapeString(inputs[k].Shape()) + " float32 needs " +
+                    std::to_string(expected_bytes[k]) +
+                    " bytes (was it preprocessed with the same config as the export?)");
+      }
+      void *dst = inputs[k].MutableData();
+      if (dst == nullptr) {
+        return Fail("MindSpore Lite gave no buffer for model input " + std::to_string(k));
+      }
+      std::memcpy(dst, buffer.data(), expected_bytes[k]);
     }
-    if (buffer.size() != expected_bytes) {
-      return Fail(path + " holds " + std::to_string(buffer.size()) + " bytes but the model input " +
-                  ShapeString(in_shape) + " float32 needs " + std::to_string(expected_bytes) +
-                  " bytes (was it preprocessed with the same config as the export?)");
-    }
-    void *dst = input.MutableData();
-    if (dst == nullptr) {
-      return Fail("MindSpore Lite gave no buffer for the model input");
-    }
-    std::memcpy(dst, buffer.data(), expected_bytes);
 
     std::vector<mindspore::MSTensor> outputs;
     auto start = std::chrono::steady_clock::now();
