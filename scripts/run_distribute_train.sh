@@ -8,6 +8,8 @@
 #   NODE_RANK       this node's index, 0 on the master node (default: let msrun assign)
 #   MASTER_ADDR     address of node 0 (default 127.0.0.1), MASTER_PORT (default 8118)
 #   LOG_DIR         per-rank logs (default ./log_distribute), CLUSTER_TIME_OUT seconds (default 120)
+#   MS_NODE_TIMEOUT read by MindSpore itself: seconds without a heartbeat before a dead worker
+#                   stops the job (MindSpore's default 30)
 if [ $# -lt 2 ]; then
     echo "usage: bash scripts/run_distribute_train.sh [DEVICE_NUM] [TRAIN_MINDRECORD_PATH] [CONFIG_PATH] [DEVICE_TARGET] [--key=value ...]" >&2
     exit 2
