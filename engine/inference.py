@@ -206,6 +206,16 @@ class MindIRPredictor(Predictor):
         return self.graph(ms.Tensor(inputs), ms.Tensor(noise)).asnumpy()
 
 
+def session_options(ort):
+    """ONNX Runtime session options for the CPU: intra-op threads that sleep instead of
+    spinning while they wait. Spinning threads compete with every other process for the
+    cores; on the shared 2-core CPU the small ConvLSTM ran 21-24 ms/sequence spinning and
+    14-17 without (README, Size and speed). benchmark.py times the same options."""
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxPredictor(Predictor):
     kind = "onnx"
 
@@ -220,7 +230,7 @@ class OnnxPredictor(Predictor):
         # below says it in one line
         ort.set_default_logger_severity(4)
         try:
-            self.session = ort.InferenceSession(path, providers=use)
+            self.session = ort.InferenceSession(path, session_options(ort), providers=use)
         except Exception as e:
             raise UserError(f"{path} is not a loadable ONNX model: {str(e).splitlines()[0][:200]}") from None
         finally:
