@@ -18,9 +18,6 @@ forward and backward): `activations: exact` is a switch for reproducing PyTorch,
 from mindspore import ops
 from mindspore.common import dtype as mstype
 
-CHOICES = ("ops", "exact")
-
-
 def sigmoid_exact(x):
     return ops.cast(ops.sigmoid(ops.cast(x, mstype.float64)), x.dtype)
 
@@ -36,10 +33,3 @@ def sigmoid(x, exact=False):
 def tanh(x, exact=False):
     return tanh_exact(x) if exact else 2.0 * ops.sigmoid(2.0 * x) - 1.0
 
-
-def is_exact(choice):
-    """The `activations` config value as the cells' bool; anything else is a programming error
-    (the config loader has already refused bad user values)."""
-    if choice not in CHOICES:
-        raise ValueError(f"activations must be one of {', '.join(CHOICES)}, got {choice!r}")
-    return choice == "exact"
