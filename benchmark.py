@@ -147,7 +147,20 @@ def build_train_step(model_name, size, batch_size, extra):
     return cfg, net, step, (batch_size, cfg.seq_length, height, width, channel)
 
 
-def measure_train(model_name, size, batch_size, steps, extra):
+def serve_steps(fn):
+    """Lock-step mode (see lockstep_train): run fn once per 'step' line read from stdin,
+    answering 'TIME <s>', until any other line; returns the step times."""
+    print("READY", flush=True)
+    times = []
+    while sys.stdin.readline().strip() == "step":
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+        print(f"TIME {times[-1]}", flush=True)
+    return times
+
+
+def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     import numpy as np
     import mindspore as ms
     from data_provider.sampling import train_mask
@@ -157,7 +170,14 @@ def measure_train(model_name, size, batch_size, steps, extra):
     frames = ms.Tensor(rng.random(shape).astype(np.float32))
     masks = [ms.Tensor(train_mask(i, batch_size, cfg)[0]) for i in range(steps + 1)]
     calls = iter(masks)
-    first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps)
+    if serve:
+        began = time.perf_counter()
+        step(frames, next(calls)).asnumpy()
+        first = time.perf_counter() - began
+        times = serve_steps(lambda: step(frames, next(calls)).asnumpy())
+        median = statistics.median(times)
+    else:
+        first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps)
     flops = conv_flops_per_sequence(net, cfg)
     return {
         "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": cfg.num_hidden,
@@ -287,7 +307,8 @@ def measure_pipeline(size, batch_size, extra, samples=PIPELINE_SAMPLES):
     return {"samples": n, "seconds": seconds, "samples_per_s": n / seconds}
 
 
-def torch_step(python, model_name, size, batch_size, steps, extra):
+def torch_command(python, model_name, size, batch_size, steps, extra):
+    """(command, environment) of tools/torch_step.py for the same network and step."""
     cfg = model_config(model_name, size, batch_size, extra)
     cmd = [python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "torch_step.py"),
            f"--model={model_name}", f"--num_hidden={cfg.num_hidden}", f"--filter_size={cfg.filter_size}",
@@ -301,11 +322,7 @@ def torch_step(python, model_name, size, batch_size, steps, extra):
     # cores, a 2-thread step ran 15-25x slower (measured 7.5 s vs 0.3 s, small ConvLSTM);
     # passive waiting keeps it at its quiet-machine speed
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        return {"error": (proc.stderr.strip().splitlines() or ["(no output)"])[-1][:200]}
-    return json.loads(lines[-1][len("RESULT "):])
+    return cmd, env
 
 
 def numpy_matmul_gflops(n=2048, repeats=10):
@@ -381,6 +398,58 @@ def markdown(report):
     return "\n".join(lines)
 
 
+class _Server:
+    """A child in lock-step mode: started, then driven one 'step' line at a time."""
+
+    def __init__(self, cmd, env=None):
+        self.log = tempfile.TemporaryFile(mode="w+")  # stderr: MindSpore's warnings must not fill a pipe
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                     text=True, env=env)
+
+    def expect(self, prefix):
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        self.proc.wait()
+        self.log.seek(0)
+        tail = (self.log.read().strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"exit {self.proc.returncode}: {tail[:300]}")
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self):
+        self.send("done")
+        result = json.loads(self.expect("RESULT "))
+        self.proc.wait()
+        self.log.close()
+        return result
+
+
+def lockstep_train(ms_args, torch_cmd, torch_env, steps):
+    """MindSpore's and PyTorch's train steps timed in turn (MS, PT, MS, PT, ...) in two live
+    processes, so that both see the same machine load: timed one process after the other
+    on this shared machine, the same MindSpore step came out 77-118 ms minutes apart.
+    Returns (MindSpore row, PyTorch result), each with its own medians and peak RSS. The
+    PyTorch process starts after MindSpore's compile, so the compile time is its own."""
+    servers = []
+    try:
+        servers.append(_Server([sys.executable, os.path.abspath(__file__)] + ms_args + ["--serve=1"]))
+        servers[0].expect("READY")
+        servers.append(_Server(torch_cmd + ["--serve"], torch_env))
+        servers[1].expect("READY")
+        for _ in range(steps):
+            for server in servers:
+                server.send("step")
+                server.expect("TIME ")
+        return servers[0].finish(), servers[1].finish()
+    finally:
+        for server in servers:
+            if server.proc.poll() is None:
+                server.proc.kill()
+
+
 def run_child(args):
     cmd = [sys.executable, os.path.abspath(__file__)] + args
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -406,6 +475,7 @@ def main(argv):
     torch_python = args.pop("torch", "")
     rss_steps = [int(v) for v in args.pop("rss_steps", "").split(",") if v]
     one = args.pop("one", "")
+    serve = args.pop("serve", "0") in ("1", "true")
     part = args.pop("part", "train")
     extra = [f"--{k}={v}" for k, v in args.items()]
     names = list(MODEL_CONFIGS) if models == "all" else models.split(",")
@@ -418,7 +488,7 @@ def main(argv):
     if one:  # child mode: one model and part per process, so that peak RSS is that part's own
         size, batch_size = sizes[0], int(batch_arg or SIZES[sizes[0]]["batch_size"])
         if part == "train":
-            result = measure_train(one, size, batch_size, steps, extra)
+            result = measure_train(one, size, batch_size, steps, extra, serve)
         elif part == "infer":
             result = measure_inference(one, size, batch_size, repeats, extra, formats)
         elif part == "rss":
@@ -444,8 +514,19 @@ def main(argv):
                 raise UserError(f"pipeline benchmark failed: {pipelines[size]['error']}")
         for name in names:
             if "train" in parts:
-                print(f"benchmarking {name} ({size}): train ...", flush=True)
-                row = run_child([f"--one={name}", "--part=train"] + common)
+                paired = bool(torch_python) and name in TORCH_MODELS
+                print(f"benchmarking {name} ({size}): train{' alternately with PyTorch eager' if paired else ''} ...",
+                      flush=True)
+                if paired:
+                    try:
+                        row, row_torch = lockstep_train([f"--one={name}", "--part=train"] + common,
+                                                        *torch_command(torch_python, name, size, batch_size, steps,
+                                                                       extra), steps)
+                    except RuntimeError as e:
+                        raise UserError(f"benchmark of {name} ({size}) failed: {e}") from None
+                    row["torch"] = row_torch
+                else:
+                    row = run_child([f"--one={name}", "--part=train"] + common)
                 if "error" in row:
                     raise UserError(f"benchmark of {name} ({size}) failed: {row['error']}")
                 if "infer" in parts:
@@ -453,9 +534,6 @@ def main(argv):
                     row["inference"] = run_child([f"--one={name}", "--part=infer"] + common)
                 if size in pipelines:
                     row["pipeline_ratio"] = pipelines[size]["samples_per_s"] / row["train_samples_per_s"]
-                if torch_python and name in TORCH_MODELS:
-                    print(f"benchmarking {name} ({size}): PyTorch eager ...", flush=True)
-                    row["torch"] = torch_step(torch_python, name, size, batch_size, steps, extra)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             if rss_steps:

@@ -119,6 +119,44 @@ def test_exact_activations_reach_pytorch_precision_where_the_kernels_do_not(ms_c
         assert norms and all(n.precise for n in norms), model
 
 
+def test_layer_norm_written_gradients_match_autodiff(ms_context):
+    """The written backward of the non-precise TensorLayerNorm (per-channel and element-wise
+    affine, NCHW and NCDHW) against MindSpore's automatic differentiation of the plain
+    formula, for the input, the scale and the shift, with a mean several spreads from 0."""
+    ms = ms_context
+    from mindspore import nn
+    from layers.layer_norm import TensorLayerNorm, _normalize
+    rng = np.random.default_rng(8)
+
+    class Plain(nn.Cell):  # the same forward, no written backward
+        def construct(self, x, gamma, beta):
+            return _normalize(x, 1e-5, False) * gamma + beta
+
+    class Loss(nn.Cell):
+        def __init__(self, norm, weight):
+            super().__init__()
+            self.norm = norm
+            self.weight = weight
+
+        def construct(self, x, gamma, beta):
+            return (self.norm(x, gamma, beta) * self.weight).sum()
+
+    for affine, dims in (("channel", (6, 5)), ("channel", (2, 6, 5)), ("element", (6, 5)), ("element", (2, 6, 5))):
+        norm = TensorLayerNorm(4, *dims, affine=affine)
+        gamma = rng.normal(1, 0.3, norm.gamma.shape).astype(np.float32)
+        beta = rng.normal(0, 0.3, norm.beta.shape).astype(np.float32)
+        x = rng.normal(2.0, 0.7, (3, 4) + dims).astype(np.float32)
+        weight = ms.Tensor(rng.normal(0, 1, x.shape).astype(np.float32))
+        args = [ms.Tensor(a) for a in (x, gamma, beta)]
+        grads = []
+        for cell in (norm.norm, Plain()):
+            grads.append([g.asnumpy() for g in ms.grad(Loss(cell, weight), (0, 1, 2))(*args)])
+            np.testing.assert_allclose(cell(*args).asnumpy(), Plain()(*args).asnumpy(), atol=2e-6)
+        for written, auto in zip(*grads):
+            assert np.abs(auto).max() > 1e-2
+            np.testing.assert_allclose(written, auto, atol=2e-6 * np.abs(auto).max())
+
+
 def test_ghu_matches_numpy(ms_context):
     ms = ms_context
     from layers.ghu import GradientHighwayUnit

@@ -26,7 +26,7 @@ def group(row):
     side = "backward" if name.startswith("Gradients") else "forward"
     if kind.startswith("Conv2D") or kind.startswith("Conv3D"):
         return f"convolution {side}"
-    if "_AffineNorm" in name:  # its written backward runs under Default/, not Gradients/
+    if "AffineNorm" in name:  # its written backward runs under Default/, not Gradients/
         return "layer norm forward + backward"
     if "TensorLayerNorm" in name or "LayerNorm" in name:
         return f"layer norm {side}"

@@ -7,10 +7,14 @@ Needs torch (never needed by the tests), e.g. the throwaway venv of tools/make_t
         --filter_size=5 --patch_size=4 --img_width=64 --seq_length=20 --input_length=10 \
         --batch_size=2 --layer_norm=1 --steps=3
 Prints one line 'RESULT {json}' with the median step time after a warm-up step.
+--serve: after the warm-up step print 'READY', then run one timed step per 'step' line read
+from stdin (answering 'TIME <s>') until any other line: benchmark.py alternates these steps
+with MindSpore's so that both frameworks are timed under the same machine load.
 """
 import argparse
 import json
 import resource
+import sys
 import time
 
 import numpy as np
@@ -169,6 +173,7 @@ def main():
     p.add_argument("--layer_norm", type=int, default=0)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--serve", action="store_true")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -194,10 +199,20 @@ def main():
     step()
     first = time.perf_counter() - began
     times = []
-    for _ in range(a.steps):
+
+    def timed_step():
         began = time.perf_counter()
         step()
         times.append(time.perf_counter() - began)
+        return times[-1]
+
+    if a.serve:
+        print("READY", flush=True)
+        while sys.stdin.readline().strip() == "step":
+            print(f"TIME {timed_step()}", flush=True)
+    else:
+        for _ in range(a.steps):
+            timed_step()
     print("RESULT " + json.dumps({
         "torch": torch.__version__, "threads": torch.get_num_threads(), "first_step_s": first,
         "train_ms_per_step": 1000 * float(np.median(times)), "step_ms": [1000 * v for v in times],
