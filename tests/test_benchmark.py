@@ -43,3 +43,25 @@ def test_benchmark_runs_and_writes_json_and_markdown(tmp_path):
     assert set(report["rss"][0]["rss_gib_at_step"]) == {"1", "2"}
     table = (tmp_path / "benchmark.md").read_text()
     assert table.startswith("| model |") and "| convlstm | small |" in table and "RSS GiB at step 1" in table
+
+
+def test_lockstep_runs_both_frameworks_step_for_step(tmp_path):
+    """The PyTorch column's protocol, with a stand-in for tools/torch_step.py (torch is not
+    a test dependency): both processes answer every step, the stand-in's result comes back
+    as it wrote it, and a stand-in that dies names its last stderr line."""
+    import pytest
+    from benchmark import lockstep_train
+    serving = tmp_path / "serving.py"
+    serving.write_text("import json, sys\nprint('READY', flush=True)\nn = 0\n"
+                       "while sys.stdin.readline().strip() == 'step':\n"
+                       "    n += 1\n    print('TIME 0.001', flush=True)\n"
+                       "print('RESULT ' + json.dumps({'steps': n}), flush=True)\n")
+    dying = tmp_path / "dying.py"
+    dying.write_text("import sys\nsys.exit('no torch here')\n")
+    ms_args = ["--one=convlstm", "--part=train", "--size=small", "--batch_size=1", "--steps=3", "--num_hidden=8",
+               "--seq_length=4", "--input_length=2", "--filter_size=3", "--patch_size=8"]
+    row, other = lockstep_train(ms_args, [sys.executable, str(serving)], None, 3)
+    assert other == {"steps": 3}
+    assert row["model"] == "convlstm" and len(row["train_step_ms"]) == 3 and row["train_ms_per_step"] > 0
+    with pytest.raises(RuntimeError, match="no torch here"):
+        lockstep_train(ms_args, [sys.executable, str(dying)], None, 3)
