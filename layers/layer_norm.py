@@ -74,8 +74,9 @@ class _ChannelAffineNorm(nn.Cell):
              dx = (rstd * gamma) * dy - rstd^3 * mean(g * x_c) * x_c - rstd * mean(g);
              dgamma = sum_b rstd * S, dbeta = sum_b D.
     Four full-size products and sums in the forward, six in the backward, against 5 and ~12
-    of the element-wise form; PredRNN++'s LayerNorm forward + backward measured 13-15%
-    faster ([4, 224, 16, 16] and [2, 896, 16, 16]), gradients within 4e-9 relative of the
+    of the element-wise form. A chain of 20 of them (each followed by the same three other
+    ops), forward + backward, measured 3.6 -> 3.0 ms and 6.4 -> 5.6 ms per link at
+    [4, 224, 16, 16] and [2, 896, 16, 16]; gradients within 4e-9 relative of the
     element-wise form's.
     """
 
