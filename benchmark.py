@@ -95,16 +95,20 @@ def current_rss_gib():
     return float("nan")
 
 
-def timed(fn, repeats):
-    """(first call s, median of `repeats` further calls s, all further times)."""
+def timed(fn, repeats, serve=False):
+    """(first call s, median of the further calls s, all further times): `repeats` further
+    calls, or with serve one per 'step' line from the driver (serve_steps)."""
     began = time.perf_counter()
     fn()
     first = time.perf_counter() - began
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
+    if serve:
+        times = serve_steps(fn)
+    else:
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - began)
     return first, statistics.median(times), times
 
 
@@ -170,14 +174,7 @@ def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     frames = ms.Tensor(rng.random(shape).astype(np.float32))
     masks = [ms.Tensor(train_mask(i, batch_size, cfg)[0]) for i in range(steps + 1)]
     calls = iter(masks)
-    if serve:
-        began = time.perf_counter()
-        step(frames, next(calls)).asnumpy()
-        first = time.perf_counter() - began
-        times = serve_steps(lambda: step(frames, next(calls)).asnumpy())
-        median = statistics.median(times)
-    else:
-        first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps)
+    first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps, serve)
     flops = conv_flops_per_sequence(net, cfg)
     return {
         "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": cfg.num_hidden,

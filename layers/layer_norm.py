@@ -7,18 +7,28 @@ from mindspore import nn, ops
 from mindspore.common.initializer import initializer
 
 
-def _normalize(x, eps, precise):
-    """(x - mean) / sqrt(var + eps) with per-sample statistics over all non-batch axes."""
+# primitives, not ops.mean(..., keep_dims=...): the written bprops below call
+# _centred_std, and MindSpore cannot parse the functional form inside a bprop
+_MEAN = ops.ReduceMean(keep_dims=True)
+_SQRT = ops.Sqrt()
+
+
+def _centred_std(x, eps, precise):
+    """(x - mean as [B, N], sqrt(var + eps) as [B, 1]): per-sample statistics over all
+    non-batch axes, shared by the forward passes and the written backwards."""
     # statistics on a flat [B, N] view: the backward of a multi-axis ReduceMean is
     # several times slower on the CPU (measured 0.27 -> 0.22 s per PredRNN LN step)
-    shape = x.shape
-    flat = ops.reshape(x, (shape[0], -1))
-    mean = ops.mean(flat, axis=1, keep_dims=True)
-    centred = flat - mean
+    flat = ops.reshape(x, (x.shape[0], -1))
+    centred = flat - _MEAN(flat, 1)
     if precise:
-        centred = centred - ops.mean(centred, axis=1, keep_dims=True)
-    var = ops.mean(centred * centred, axis=1, keep_dims=True)
-    return ops.reshape(centred / ops.sqrt(var + eps), shape)
+        centred = centred - _MEAN(centred, 1)
+    return centred, _SQRT(_MEAN(centred * centred, 1) + eps)
+
+
+def _normalize(x, eps, precise):
+    """(x - mean) / sqrt(var + eps) with per-sample statistics over all non-batch axes."""
+    centred, std = _centred_std(x, eps, precise)
+    return ops.reshape(centred / std, x.shape)
 
 
 class _AffineNorm(nn.Cell):
@@ -39,7 +49,6 @@ class _AffineNorm(nn.Cell):
         self.eps = eps
         self.mean = ops.ReduceMean(keep_dims=True)
         self.sum = ops.ReduceSum(keep_dims=False)
-        self.sqrt = ops.Sqrt()
 
     def construct(self, x, gamma, beta):
         return _normalize(x, self.eps, False) * gamma + beta
@@ -47,14 +56,13 @@ class _AffineNorm(nn.Cell):
     def bprop(self, x, gamma, beta, out, dout):
         shape = x.shape
         batch = shape[0]
-        flat = ops.reshape(x, (batch, -1))
-        centred = flat - self.mean(flat, 1)
-        std = self.sqrt(self.mean(centred * centred, 1) + self.eps)
+        centred, std = _centred_std(x, self.eps, False)
         normed = centred / std
+        dy = ops.reshape(dout, (batch, -1))
         g = ops.reshape(dout * gamma, (batch, -1))
         dx = (g - self.mean(g, 1) - normed * self.mean(g * normed, 1)) / std
-        dgamma = ops.reshape(self.sum(ops.reshape(dout, (batch, -1)) * normed, 0), gamma.shape)
-        dbeta = ops.reshape(self.sum(ops.reshape(dout, (batch, -1)), 0), beta.shape)
+        dgamma = ops.reshape(self.sum(dy * normed, 0), gamma.shape)
+        dbeta = ops.reshape(self.sum(dy, 0), beta.shape)
         return ops.reshape(dx, shape), dgamma, dbeta
 
 
@@ -86,21 +94,13 @@ class _ChannelAffineNorm(nn.Cell):
         self.channels = channels
         self.rest = int(np.prod(dims))
         self.count = channels * self.rest
-        self.mean = ops.ReduceMean(keep_dims=True)
         self.sum = ops.ReduceSum(keep_dims=False)
-        self.sqrt = ops.Sqrt()
         self.matmul = ops.MatMul()
         self.ones = ms.Tensor(np.ones((self.rest, 1), np.float32))
 
-    def stats(self, x):
-        """(x - mean as [B, N], std as [B, 1])."""
-        flat = ops.reshape(x, (x.shape[0], -1))
-        centred = flat - self.mean(flat, 1)
-        return centred, self.sqrt(self.mean(centred * centred, 1) + self.eps)
-
     def construct(self, x, gamma, beta):
         shape = x.shape
-        centred, std = self.stats(x)
+        centred, std = _centred_std(x, self.eps, False)
         # gamma / std, not gamma * (1 / std): a Reciprocal does not export to ONNX
         scale = gamma / ops.reshape(std, (shape[0],) + (1,) * (len(shape) - 1))
         return ops.reshape(centred, shape) * scale + beta
@@ -113,7 +113,7 @@ class _ChannelAffineNorm(nn.Cell):
     def bprop(self, x, gamma, beta, out, dout):
         shape = x.shape
         batch = shape[0]
-        centred, std = self.stats(x)                                        # [B, N], [B, 1]
+        centred, std = _centred_std(x, self.eps, False)                     # [B, N], [B, 1]
         rstd = 1.0 / std
         dy = ops.reshape(dout, (batch, -1))
         gam = ops.reshape(gamma, (1, self.channels))
