@@ -6,6 +6,8 @@ import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import initializer
 
+from layers import native
+
 
 # primitives, not ops.mean(..., keep_dims=...): the written bprops below call
 # _centred_std, and MindSpore cannot parse the functional form inside a bprop
@@ -149,6 +151,11 @@ class TensorLayerNorm(nn.Cell):
     Every form exports to ONNX as ReduceMean, Sub, Mul, Sqrt, Div and Add. Without precise
     the gradient is a written one (_ChannelAffineNorm, _AffineNorm: faster, less memory);
     precise keeps MindSpore's automatic differentiation of the two-pass form.
+
+    While training on the CPU (not precise) it runs as one native kernel per direction
+    (layers/native/layer_norm.cc, built at first use; see layers/native.py) instead of ~10
+    MindSpore ops: same maths, float rounding apart. Inference and export
+    (set_train(False)) keep the MindSpore ops, which every runtime loads.
     """
 
     def __init__(self, channels, *dims, eps=1e-5, affine="element", precise=False):
@@ -166,8 +173,13 @@ class TensorLayerNorm(nn.Cell):
         self.eps = eps
         self.precise = bool(precise)
         self.norm = _ChannelAffineNorm(channels, dims, eps) if affine == "channel" else _AffineNorm(eps)
+        self.native = None if self.precise else native.layer_norm()
+        self.eps_tensor = native.eps_tensor(eps)
 
     def construct(self, x):
+        # self.training and x.dtype are constants when the graph is compiled: one branch stays
+        if self.training and self.native is not None and x.dtype == ms.float32:
+            return self.native(x, self.gamma, self.beta, self.eps_tensor)
         if self.precise:
             return _normalize(x, self.eps, True) * self.gamma + self.beta
         return self.norm(x, self.gamma, self.beta)

@@ -157,6 +157,117 @@ def test_layer_norm_written_gradients_match_autodiff(ms_context):
             np.testing.assert_allclose(written, auto, atol=2e-6 * np.abs(auto).max())
 
 
+def _native_layer_norm_or_skip():
+    from layers import native
+    op = native.layer_norm()
+    if op is None:
+        pytest.skip("no native LayerNorm here (no C++ compiler, or STPL_NATIVE_OPS=0): training uses the MindSpore ops")
+    return op
+
+
+def test_native_layer_norm_matches_the_formula(ms_context):
+    """The training kernel (layers/native/layer_norm.cc) against the textbook LayerNorm in
+    float64 (numpy): output and the three gradients of sum(y * w), per-channel and
+    per-element affine, NCHW and NCDHW, one thread and two (the larger shapes), and a mean 60
+    times the spread (the sums are taken around a shift so that the variance does not
+    cancel; MindSpore's float32 ops err by 7e-6 there)."""
+    ms = ms_context
+    from mindspore import nn
+    from layers import native
+    op = _native_layer_norm_or_skip()
+    eps = native.eps_tensor(1e-5)
+    rng = np.random.default_rng(9)
+
+    class Loss(nn.Cell):
+        def __init__(self, weight):
+            super().__init__()
+            self.weight = weight
+
+        def construct(self, x, gamma, beta):
+            return (op(x, gamma, beta, eps) * self.weight).sum()
+
+    def reference(x, gamma, beta, w):
+        x, gamma, beta, w = (a.astype(np.float64) for a in (x, gamma, beta, w))
+        axes = tuple(range(1, x.ndim))
+        rstd = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+        normed = (x - x.mean(axis=axes, keepdims=True)) * rstd
+        g = w * gamma
+        dx = rstd * (g - g.mean(axis=axes, keepdims=True) - normed * (g * normed).mean(axis=axes, keepdims=True))
+        summed = (0,) + tuple(i for i in axes if gamma.shape[i - 1] == 1)
+        return (normed * gamma + beta, dx, (w * normed).sum(axis=summed).reshape(gamma.shape),
+                w.sum(axis=summed).reshape(gamma.shape))
+
+    cases = [("channel", 3, 4, (6, 5), 2.0, 0.7), ("channel", 3, 4, (2, 6, 5), 2.0, 0.7),
+             ("element", 3, 4, (6, 5), 2.0, 0.7), ("element", 3, 4, (2, 6, 5), 2.0, 0.7),
+             ("channel", 4, 8, (48, 48), -1.0, 2.0), ("element", 4, 8, (48, 48), 0.5, 1.0),  # two threads
+             ("channel", 2, 4, (6, 5), 60.0, 1.0), ("element", 2, 4, (6, 5), 60.0, 1.0)]
+    for affine, batch, channels, dims, mean, spread in cases:
+        shape = (channels,) + (dims if affine == "element" else (1,) * len(dims))
+        gamma = rng.normal(1, 0.3, shape).astype(np.float32)
+        beta = rng.normal(0, 0.3, shape).astype(np.float32)
+        x = rng.normal(mean, spread, (batch, channels) + dims).astype(np.float32)
+        w = rng.normal(0, 1, x.shape).astype(np.float32)
+        args = [ms.Tensor(a) for a in (x, gamma, beta)]
+        got = [op(*args, eps).asnumpy()] + [g.asnumpy() for g in ms.grad(Loss(ms.Tensor(w)), (0, 1, 2))(*args)]
+        for name, value, want in zip(("y", "dx", "dgamma", "dbeta"), got, reference(x, gamma, beta, w)):
+            np.testing.assert_allclose(value, want, atol=2e-6 * np.abs(want).max(),
+                                       err_msg=f"{name}, {affine} affine, x {x.shape} around {mean}")
+
+
+def test_layer_norm_uses_the_native_kernel_only_while_training(ms_context):
+    """Training runs the kernel; set_train(False) (evaluation, every export) runs MindSpore's
+    ops, which MINDIR, ONNX and AIR can hold; precise never runs it."""
+    ms = ms_context
+    from layers.layer_norm import TensorLayerNorm
+    _native_layer_norm_or_skip()
+    calls = []
+
+    def recording(x, gamma, beta, eps):
+        calls.append(tuple(x.shape))
+        return x
+
+    x = ms.Tensor(np.random.default_rng(1).normal(size=(2, 3, 4, 4)).astype(np.float32))
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # so that the construct below runs as Python
+    try:
+        for affine in ("channel", "element"):
+            norm = TensorLayerNorm(3, 4, 4, affine=affine)
+            norm.native = recording
+            norm.set_train(True)
+            assert norm(x) is x and calls == [(2, 3, 4, 4)]
+            norm.set_train(False)
+            assert abs(float(norm(x).asnumpy().std()) - 1) < 1e-3 and len(calls) == 1
+            calls.clear()
+        precise = TensorLayerNorm(3, 4, 4, affine="channel", precise=True)
+        assert precise.native is None
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def test_native_build_falls_back_with_one_line_and_rebuilds_a_broken_cache(tmp_path, monkeypatch, capsys, ms_context):
+    from layers import native
+    _native_layer_norm_or_skip()
+    monkeypatch.setattr(native, "_warned", set())
+    monkeypatch.setenv("STPL_CACHE_DIR", str(tmp_path / "cache"))
+    library = native.build("layer_norm")
+    assert library and library.startswith(str(tmp_path / "cache"))
+    # a cached library that does not load (truncated, another machine's) is built again
+    with open(library, "wb") as f:
+        f.write(b"not a library")
+    native._built.clear()
+    assert native.build("layer_norm") == library and native._loads(library, "layer_norm")
+    assert capsys.readouterr().err == ""
+    # a compiler that fails: one line, no op, training falls back to the MindSpore ops
+    monkeypatch.setenv("STPL_CACHE_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("CXX", "/bin/false")
+    assert native.layer_norm() is None and native.layer_norm() is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "layer_norm.cc failed" in err[0] and "MindSpore-op form" in err[0]
+    monkeypatch.delenv("CXX")
+    monkeypatch.setenv("STPL_NATIVE_OPS", "0")
+    monkeypatch.setenv("STPL_CACHE_DIR", str(tmp_path / "third"))
+    assert native.layer_norm() is None and not (tmp_path / "third").exists()
+
+
 def test_ghu_matches_numpy(ms_context):
     ms = ms_context
     from layers.ghu import GradientHighwayUnit

@@ -1,0 +1,161 @@
+"""Native CPU kernels as MindSpore "aot" Custom ops, compiled from layers/native/*.cc with the
+machine's C++ compiler at first use and cached (one build per source, compiler and CPU).
+
+Only the training step uses them (layers/layer_norm.py): exported graphs (MINDIR, ONNX, AIR)
+and evaluation keep the plain MindSpore ops, which every runtime can load. Where there is
+no compiler, the device is not the CPU, or STPL_NATIVE_OPS=0, the callers fall back to the
+MindSpore-op form (same maths, slower), after one line on stderr saying why.
+
+Environment:
+  STPL_NATIVE_OPS=0   never build or use the kernels
+  STPL_CACHE_DIR      where built libraries go (default $XDG_CACHE_HOME/stpl or ~/.cache/stpl)
+  CXX                 the compiler (default: c++, then g++, then clang++ on PATH)
+"""
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import mindspore as ms
+from mindspore import ops
+
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
+# -march=native: the cache key holds the CPU model, so a library never meets another CPU;
+# -fopenmp-simd vectorises the marked reductions without -ffast-math's licence elsewhere
+CXXFLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++14", "-shared", "-fPIC", "-pthread"]
+
+_built = {}  # (source name, cache dir) -> library path, or None when it could not be built
+_warned = set()
+
+
+def _warn_once(key, message):
+    if key not in _warned:
+        _warned.add(key)
+        print(f"note: {message}", file=sys.stderr)
+
+
+def enabled():
+    return os.environ.get("STPL_NATIVE_OPS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cache_dir():
+    root = os.environ.get("STPL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "stpl")
+    return os.path.join(root, "native")
+
+
+def compiler():
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "flags")):
+                    return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+SYMBOLS = {"layer_norm": ("LayerNorm", "LayerNormGrad")}
+
+
+def _loads(library, name):
+    """True when the library loads and holds every kernel of `name`."""
+    try:
+        lib = ctypes.CDLL(library)
+        return all(hasattr(lib, symbol) for symbol in SYMBOLS[name])
+    except OSError:
+        return False
+
+
+def build(name):
+    """Path of the built library for layers/native/<name>.cc, building it when needed (and
+    again when a cached one does not load); None, after one line on stderr, when it cannot
+    be built."""
+    key = (name, cache_dir())
+    if key not in _built:
+        _built[key] = _build(name)
+    return _built[key]
+
+
+def _build(name):
+    cxx = compiler()
+    if cxx is None:
+        _warn_once("cxx", "no C++ compiler found (set CXX): the native LayerNorm is off, training uses "
+                          "the MindSpore-op form (slower)")
+        return None
+    source = os.path.join(SOURCE_DIR, name + ".cc")
+    with open(source, "rb") as f:
+        code = f.read()
+    key = hashlib.sha256(b"\0".join([code, cxx.encode(), " ".join(CXXFLAGS).encode(),
+                                     _cpu_model().encode(), platform.machine().encode()])).hexdigest()[:16]
+    target_dir = os.path.join(cache_dir(), key)
+    library = os.path.join(target_dir, f"lib{name}.so")
+    if not (os.path.isfile(library) and _loads(library, name)):
+        try:
+            os.makedirs(target_dir, exist_ok=True)
+            # build beside the target and rename: concurrent processes (data-parallel ranks)
+            # never load a half-written library
+            fd, partial = tempfile.mkstemp(suffix=".so", dir=target_dir)
+            os.close(fd)
+            done = subprocess.run([cxx, *CXXFLAGS, source, "-o", partial], capture_output=True, text=True,
+                                  timeout=300)
+            if done.returncode != 0:
+                os.unlink(partial)
+                reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                _warn_once(name, f"building {source} failed ({reason}): training uses the MindSpore-op form (slower)")
+                return None
+            if not _loads(partial, name):
+                os.unlink(partial)
+                _warn_once(name, f"{cxx} built {source} into a library that does not load: training uses the "
+                                 "MindSpore-op form (slower)")
+                return None
+            os.replace(partial, library)
+        except (OSError, subprocess.SubprocessError) as e:
+            _warn_once(name, f"cannot build {source} into {target_dir} ({e}): training uses the MindSpore-op form (slower)")
+            return None
+    return library
+
+
+_ops = {}  # (device target, enabled, cache dir) -> the op or None
+
+
+def layer_norm():
+    """The Custom op (x, gamma, beta, eps) -> y of layers/native/layer_norm.cc (per-sample
+    LayerNorm, per-channel or per-element affine), its backward wired in; None when native
+    kernels are off or cannot be built here."""
+    key = (ms.get_context("device_target"), enabled(), cache_dir())
+    if key not in _ops:
+        library = build("layer_norm") if key[0] == "CPU" and key[1] else None
+        _ops[key] = None if library is None else _make_layer_norm(library)
+    return _ops[key]
+
+
+def _make_layer_norm(library):
+    grad = ops.Custom(library + ":LayerNormGrad",
+                      out_shape=lambda x, gamma, dy, eps: (x, gamma, gamma),
+                      out_dtype=lambda x, gamma, dy, eps: (x, gamma, gamma), func_type="aot")
+    zeros_like = ops.ZerosLike()
+
+    def bprop(x, gamma, beta, eps, out, dout):
+        dx, dgamma, dbeta = grad(x, gamma, dout, eps)
+        return dx, dgamma, dbeta, zeros_like(eps)
+
+    return ops.Custom(library + ":LayerNorm",
+                      out_shape=lambda x, gamma, beta, eps: x,
+                      out_dtype=lambda x, gamma, beta, eps: x, func_type="aot", bprop=bprop)
+
+
+def eps_tensor(eps):
+    return ms.Tensor(np.array([eps], np.float32))

@@ -1,0 +1,212 @@
+// Per-sample LayerNorm over all non-batch axes (torch.nn.LayerNorm(x.shape[1:]): biased
+// variance, eps inside the square root) with an affine of one scale and shift per channel or
+// per element, forward and backward, as MindSpore CPU "aot" Custom-op kernels.
+// layers/native.py builds this file at first use; layers/layer_norm.py calls it while training.
+//
+// Why a kernel: the same maths as MindSpore ops is ~10 elementwise passes and launches per
+// call, and its broadcast gradients are slow ReduceSums. Here the forward reads x once for
+// the statistics and once to write y; the backward reads (x, dy) once for every sum and once
+// to write dx.
+//
+// Signature of every MindSpore aot kernel: params holds the inputs, then the outputs.
+//   LayerNorm(x [B, C, ...], gamma, beta, eps [1]) -> y
+//   LayerNormGrad(x, gamma, dy, eps [1]) -> dx, dgamma, dbeta
+// gamma and beta hold C values (per channel, shape [C, 1, ...]) or C * rest (per element).
+// The sums are taken around a shift (the sample's first value), so that E[d^2] - E[d]^2 does
+// not cancel when the mean dwarfs the spread; per-channel partial sums in float (vectorised),
+// totals in double.
+#include <cmath>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct Layout {
+  int64_t batch, channels, rest;  // x viewed as [batch, channels, rest]
+  bool per_channel;               // gamma: [C] (else [C * rest])
+  int64_t size() const { return channels * rest; }
+};
+
+bool layout_of(const int *ndims, int64_t **shapes, Layout *l) {
+  if (ndims[0] < 2) return false;
+  *l = Layout{shapes[0][0], shapes[0][1], 1, true};
+  for (int i = 2; i < ndims[0]; ++i) l->rest *= shapes[0][i];
+  int64_t affine = 1;
+  for (int i = 0; i < ndims[1]; ++i) affine *= shapes[1][i];
+  if (affine == l->size() && l->rest > 1) {
+    l->per_channel = false;
+  } else if (affine != l->channels) {
+    return false;
+  }
+  return true;
+}
+
+// Runs work(first, last, part) over [0, count) samples: in two threads (part 0 and 1) when
+// each half is big enough to pay for starting one (~20 us), else in the caller's thread.
+template <typename F>
+void split_in_two(int64_t count, int64_t values_per_item, F work) {
+  if (count < 2 || count * values_per_item < (1 << 16)) {
+    work(0, count, 0);
+    return;
+  }
+  int64_t half = count / 2;
+  std::thread helper(work, 0, half, 0);
+  work(half, count, 1);
+  helper.join();
+}
+
+struct Moments {
+  float mean, rstd;
+};
+
+Moments moments(double s1, double s2, float shift, int64_t n, float eps) {
+  double m = s1 / n;
+  double var = s2 / n - m * m;
+  if (var < 0) var = 0;
+  return {static_cast<float>(shift + m), static_cast<float>(1.0 / std::sqrt(var + eps))};
+}
+
+}  // namespace
+
+extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                         void *stream, void *extra) {
+  Layout l;
+  if (nparam != 5 || !layout_of(ndims, shapes, &l)) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *gamma = static_cast<const float *>(params[1]);
+  const float *beta = static_cast<const float *>(params[2]);
+  const float eps = *static_cast<const float *>(params[3]);
+  float *y = static_cast<float *>(params[4]);
+  const int64_t n = l.size(), rest = l.rest;
+  split_in_two(l.batch, n, [&](int64_t first, int64_t last, int) {
+    for (int64_t b = first; b < last; ++b) {
+      const float *xs = x + b * n;
+      float *ys = y + b * n;
+      const float shift = xs[0];
+      double s1 = 0, s2 = 0;
+      for (int64_t c = 0; c < l.channels; ++c) {
+        const float *xc = xs + c * rest;
+        float a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
+        for (int64_t i = 0; i < rest; ++i) {
+          float d = xc[i] - shift;
+          a1 += d;
+          a2 += d * d;
+        }
+        s1 += a1;
+        s2 += a2;
+      }
+      const Moments m = moments(s1, s2, shift, n, eps);
+      if (l.per_channel) {
+        for (int64_t c = 0; c < l.channels; ++c) {
+          const float scale = gamma[c] * m.rstd, offset = beta[c] - m.mean * scale;
+          const float *xc = xs + c * rest;
+          float *yc = ys + c * rest;
+#pragma omp simd
+          for (int64_t i = 0; i < rest; ++i) yc[i] = xc[i] * scale + offset;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) ys[i] = (xs[i] - m.mean) * m.rstd * gamma[i] + beta[i];
+      }
+    }
+  });
+  return 0;
+}
+
+// The textbook backward, g = gamma * dy, x_c = x - mean:
+//   dx = rstd * g - rstd^3 * mean(g * x_c) * x_c - rstd * mean(g)
+//   dgamma = sum over the batch (and, per channel, the channel's values) of dy * x_c * rstd,
+//   dbeta likewise of dy.
+// Per channel, every sum over the sample is a sum over channels of S_c = sum dy * x_c and
+// D_c = sum dy, which also give dgamma and dbeta.
+extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                             void *stream, void *extra) {
+  Layout l;
+  if (nparam != 7 || !layout_of(ndims, shapes, &l)) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *gamma = static_cast<const float *>(params[1]);
+  const float *dy = static_cast<const float *>(params[2]);
+  const float eps = *static_cast<const float *>(params[3]);
+  float *dx = static_cast<float *>(params[4]);
+  float *dgamma = static_cast<float *>(params[5]);
+  float *dbeta = static_cast<float *>(params[6]);
+  const int64_t n = l.size(), rest = l.rest, channels = l.channels;
+  const int64_t affine = l.per_channel ? channels : n;
+  // the affine gradients of each thread: [2 parts][dgamma, dbeta][affine]
+  std::vector<float> parts(4 * affine, 0.0f);
+  split_in_two(l.batch, n, [&](int64_t first, int64_t last, int part) {
+    float *dg = parts.data() + 2 * part * affine, *db = dg + affine;
+    std::vector<float> s_c(l.per_channel ? channels : 0), d_c(s_c.size());
+    for (int64_t b = first; b < last; ++b) {
+      const float *xs = x + b * n, *dys = dy + b * n;
+      float *dxs = dx + b * n;
+      const float shift = xs[0];
+      // s1, s2: statistics of x; sg, sgx: sums of g and g * (x - shift)
+      double s1 = 0, s2 = 0, sg = 0, sgx = 0;
+      for (int64_t c = 0; c < channels; ++c) {
+        const float *xc = xs + c * rest, *dyc = dys + c * rest;
+        float a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+        if (l.per_channel) {
+#pragma omp simd reduction(+ : a1, a2, a3, a4)
+          for (int64_t i = 0; i < rest; ++i) {
+            float d = xc[i] - shift;
+            a1 += d;
+            a2 += d * d;
+            a3 += d * dyc[i];
+            a4 += dyc[i];
+          }
+          s_c[c] = a3;  // around the shift; moved to the mean below
+          d_c[c] = a4;
+          sg += static_cast<double>(gamma[c]) * a4;
+          sgx += static_cast<double>(gamma[c]) * a3;
+        } else {
+          const float *gc = gamma + c * rest;
+#pragma omp simd reduction(+ : a1, a2, a3, a4)
+          for (int64_t i = 0; i < rest; ++i) {
+            float d = xc[i] - shift, g = gc[i] * dyc[i];
+            a1 += d;
+            a2 += d * d;
+            a3 += d * g;
+            a4 += g;
+          }
+          sg += a4;
+          sgx += a3;
+        }
+        s1 += a1;
+        s2 += a2;
+      }
+      const Moments m = moments(s1, s2, shift, n, eps);
+      const float to_mean = m.mean - shift;
+      const double mean_g = sg / n, mean_gx = (sgx - to_mean * sg) / n;
+      const float k1 = m.rstd * m.rstd * m.rstd * static_cast<float>(mean_gx);
+      const float k0 = k1 * m.mean - m.rstd * static_cast<float>(mean_g);
+      if (l.per_channel) {
+        for (int64_t c = 0; c < channels; ++c) {
+          dg[c] += (s_c[c] - to_mean * d_c[c]) * m.rstd;
+          db[c] += d_c[c];
+          const float a = m.rstd * gamma[c];
+          const float *xc = xs + c * rest, *dyc = dys + c * rest;
+          float *dxc = dxs + c * rest;
+#pragma omp simd
+          for (int64_t i = 0; i < rest; ++i) dxc[i] = a * dyc[i] - k1 * xc[i] + k0;
+        }
+      } else {
+        const float mean = m.mean, rstd = m.rstd;
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) {
+          float d = dys[i], xi = xs[i];
+          dxs[i] = rstd * gamma[i] * d - k1 * xi + k0;
+          dg[i] += d * (xi - mean) * rstd;
+          db[i] += d;
+        }
+      }
+    }
+  });
+  for (int64_t i = 0; i < affine; ++i) {
+    dgamma[i] = parts[i] + parts[2 * affine + i];
+    dbeta[i] = parts[affine + i] + parts[3 * affine + i];
+  }
+  return 0;
+}
