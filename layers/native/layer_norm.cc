@@ -17,7 +17,6 @@
 // totals in double.
 #include <cmath>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -40,20 +39,6 @@ bool layout_of(const int *ndims, int64_t **shapes, Layout *l) {
     return false;
   }
   return true;
-}
-
-// Runs work(first, last, part) over [0, count) samples: in two threads (part 0 and 1) when
-// each half is big enough to pay for starting one (~20 us), else in the caller's thread.
-template <typename F>
-void split_in_two(int64_t count, int64_t values_per_item, F work) {
-  if (count < 2 || count * values_per_item < (1 << 16)) {
-    work(0, count, 0);
-    return;
-  }
-  int64_t half = count / 2;
-  std::thread helper(work, 0, half, 0);
-  work(half, count, 1);
-  helper.join();
 }
 
 struct Moments {
@@ -79,39 +64,39 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
   const float eps = *static_cast<const float *>(params[3]);
   float *y = static_cast<float *>(params[4]);
   const int64_t n = l.size(), rest = l.rest;
-  split_in_two(l.batch, n, [&](int64_t first, int64_t last, int) {
-    for (int64_t b = first; b < last; ++b) {
-      const float *xs = x + b * n;
-      float *ys = y + b * n;
-      const float shift = xs[0];
-      double s1 = 0, s2 = 0;
-      for (int64_t c = 0; c < l.channels; ++c) {
-        const float *xc = xs + c * rest;
-        float a1 = 0, a2 = 0;
+  // one thread: splitting the batch over two measured slower ([4, 224, 16, 16]: 2.3 vs 2.8 ms
+  // forward + backward), the second core being busy with MindSpore's own kernel threads
+  for (int64_t b = 0; b < l.batch; ++b) {
+    const float *xs = x + b * n;
+    float *ys = y + b * n;
+    const float shift = xs[0];
+    double s1 = 0, s2 = 0;
+    for (int64_t c = 0; c < l.channels; ++c) {
+      const float *xc = xs + c * rest;
+      float a1 = 0, a2 = 0;
 #pragma omp simd reduction(+ : a1, a2)
-        for (int64_t i = 0; i < rest; ++i) {
-          float d = xc[i] - shift;
-          a1 += d;
-          a2 += d * d;
-        }
-        s1 += a1;
-        s2 += a2;
+      for (int64_t i = 0; i < rest; ++i) {
+        float d = xc[i] - shift;
+        a1 += d;
+        a2 += d * d;
       }
-      const Moments m = moments(s1, s2, shift, n, eps);
-      if (l.per_channel) {
-        for (int64_t c = 0; c < l.channels; ++c) {
-          const float scale = gamma[c] * m.rstd, offset = beta[c] - m.mean * scale;
-          const float *xc = xs + c * rest;
-          float *yc = ys + c * rest;
-#pragma omp simd
-          for (int64_t i = 0; i < rest; ++i) yc[i] = xc[i] * scale + offset;
-        }
-      } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) ys[i] = (xs[i] - m.mean) * m.rstd * gamma[i] + beta[i];
-      }
+      s1 += a1;
+      s2 += a2;
     }
-  });
+    const Moments m = moments(s1, s2, shift, n, eps);
+    if (l.per_channel) {
+      for (int64_t c = 0; c < l.channels; ++c) {
+        const float scale = gamma[c] * m.rstd, offset = beta[c] - m.mean * scale;
+        const float *xc = xs + c * rest;
+        float *yc = ys + c * rest;
+#pragma omp simd
+        for (int64_t i = 0; i < rest; ++i) yc[i] = xc[i] * scale + offset;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) ys[i] = (xs[i] - m.mean) * m.rstd * gamma[i] + beta[i];
+    }
+  }
   return 0;
 }
 
@@ -134,79 +119,72 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
   float *dbeta = static_cast<float *>(params[6]);
   const int64_t n = l.size(), rest = l.rest, channels = l.channels;
   const int64_t affine = l.per_channel ? channels : n;
-  // the affine gradients of each thread: [2 parts][dgamma, dbeta][affine]
-  std::vector<float> parts(4 * affine, 0.0f);
-  split_in_two(l.batch, n, [&](int64_t first, int64_t last, int part) {
-    float *dg = parts.data() + 2 * part * affine, *db = dg + affine;
-    std::vector<float> s_c(l.per_channel ? channels : 0), d_c(s_c.size());
-    for (int64_t b = first; b < last; ++b) {
-      const float *xs = x + b * n, *dys = dy + b * n;
-      float *dxs = dx + b * n;
-      const float shift = xs[0];
-      // s1, s2: statistics of x; sg, sgx: sums of g and g * (x - shift)
-      double s1 = 0, s2 = 0, sg = 0, sgx = 0;
-      for (int64_t c = 0; c < channels; ++c) {
-        const float *xc = xs + c * rest, *dyc = dys + c * rest;
-        float a1 = 0, a2 = 0, a3 = 0, a4 = 0;
-        if (l.per_channel) {
-#pragma omp simd reduction(+ : a1, a2, a3, a4)
-          for (int64_t i = 0; i < rest; ++i) {
-            float d = xc[i] - shift;
-            a1 += d;
-            a2 += d * d;
-            a3 += d * dyc[i];
-            a4 += dyc[i];
-          }
-          s_c[c] = a3;  // around the shift; moved to the mean below
-          d_c[c] = a4;
-          sg += static_cast<double>(gamma[c]) * a4;
-          sgx += static_cast<double>(gamma[c]) * a3;
-        } else {
-          const float *gc = gamma + c * rest;
-#pragma omp simd reduction(+ : a1, a2, a3, a4)
-          for (int64_t i = 0; i < rest; ++i) {
-            float d = xc[i] - shift, g = gc[i] * dyc[i];
-            a1 += d;
-            a2 += d * d;
-            a3 += d * g;
-            a4 += g;
-          }
-          sg += a4;
-          sgx += a3;
-        }
-        s1 += a1;
-        s2 += a2;
-      }
-      const Moments m = moments(s1, s2, shift, n, eps);
-      const float to_mean = m.mean - shift;
-      const double mean_g = sg / n, mean_gx = (sgx - to_mean * sg) / n;
-      const float k1 = m.rstd * m.rstd * m.rstd * static_cast<float>(mean_gx);
-      const float k0 = k1 * m.mean - m.rstd * static_cast<float>(mean_g);
+  float *dg = dgamma, *db = dbeta;  // summed over the batch below
+  for (int64_t i = 0; i < affine; ++i) dg[i] = db[i] = 0.0f;
+  std::vector<float> s_c(l.per_channel ? channels : 0), d_c(s_c.size());
+  for (int64_t b = 0; b < l.batch; ++b) {
+    const float *xs = x + b * n, *dys = dy + b * n;
+    float *dxs = dx + b * n;
+    const float shift = xs[0];
+    // s1, s2: statistics of x; sg, sgx: sums of g and g * (x - shift)
+    double s1 = 0, s2 = 0, sg = 0, sgx = 0;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float *xc = xs + c * rest, *dyc = dys + c * rest;
+      float a1 = 0, a2 = 0, a3 = 0, a4 = 0;
       if (l.per_channel) {
-        for (int64_t c = 0; c < channels; ++c) {
-          dg[c] += (s_c[c] - to_mean * d_c[c]) * m.rstd;
-          db[c] += d_c[c];
-          const float a = m.rstd * gamma[c];
-          const float *xc = xs + c * rest, *dyc = dys + c * rest;
-          float *dxc = dxs + c * rest;
-#pragma omp simd
-          for (int64_t i = 0; i < rest; ++i) dxc[i] = a * dyc[i] - k1 * xc[i] + k0;
+#pragma omp simd reduction(+ : a1, a2, a3, a4)
+        for (int64_t i = 0; i < rest; ++i) {
+          float d = xc[i] - shift;
+          a1 += d;
+          a2 += d * d;
+          a3 += d * dyc[i];
+          a4 += dyc[i];
         }
+        s_c[c] = a3;  // around the shift; moved to the mean below
+        d_c[c] = a4;
+        sg += static_cast<double>(gamma[c]) * a4;
+        sgx += static_cast<double>(gamma[c]) * a3;
       } else {
-        const float mean = m.mean, rstd = m.rstd;
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          float d = dys[i], xi = xs[i];
-          dxs[i] = rstd * gamma[i] * d - k1 * xi + k0;
-          dg[i] += d * (xi - mean) * rstd;
-          db[i] += d;
+        const float *gc = gamma + c * rest;
+#pragma omp simd reduction(+ : a1, a2, a3, a4)
+        for (int64_t i = 0; i < rest; ++i) {
+          float d = xc[i] - shift, g = gc[i] * dyc[i];
+          a1 += d;
+          a2 += d * d;
+          a3 += d * g;
+          a4 += g;
         }
+        sg += a4;
+        sgx += a3;
+      }
+      s1 += a1;
+      s2 += a2;
+    }
+    const Moments m = moments(s1, s2, shift, n, eps);
+    const float to_mean = m.mean - shift;
+    const double mean_g = sg / n, mean_gx = (sgx - to_mean * sg) / n;
+    const float k1 = m.rstd * m.rstd * m.rstd * static_cast<float>(mean_gx);
+    const float k0 = k1 * m.mean - m.rstd * static_cast<float>(mean_g);
+    if (l.per_channel) {
+      for (int64_t c = 0; c < channels; ++c) {
+        dg[c] += (s_c[c] - to_mean * d_c[c]) * m.rstd;
+        db[c] += d_c[c];
+        const float a = m.rstd * gamma[c];
+        const float *xc = xs + c * rest, *dyc = dys + c * rest;
+        float *dxc = dxs + c * rest;
+#pragma omp simd
+        for (int64_t i = 0; i < rest; ++i) dxc[i] = a * dyc[i] - k1 * xc[i] + k0;
+      }
+    } else {
+      const float mean = m.mean, rstd = m.rstd;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        float d = dys[i], xi = xs[i];
+        dxs[i] = rstd * gamma[i] * d - k1 * xi + k0;
+        dg[i] += d * (xi - mean) * rstd;
+        db[i] += d;
       }
     }
-  });
-  for (int64_t i = 0; i < affine; ++i) {
-    dgamma[i] = parts[i] + parts[2 * affine + i];
-    dbeta[i] = parts[affine + i] + parts[3 * affine + i];
   }
   return 0;
 }
