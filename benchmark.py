@@ -476,6 +476,12 @@ def main(argv):
     part = args.pop("part", "train")
     extra = [f"--{k}={v}" for k, v in args.items()]
     names = list(MODEL_CONFIGS) if models == "all" else models.split(",")
+    unknown = sorted(set(parts) - {"train", "infer", "pipeline"})
+    if unknown:
+        raise UserError(f"--parts: unknown part {unknown[0]!r} (train, infer, pipeline)")
+    if "infer" in parts and "train" not in parts:
+        # a table row is a training run with its inference columns beside it
+        raise UserError("--parts=infer needs train as well: use --parts=train,infer")
     for name in names:
         if name not in MODEL_CONFIGS:
             raise UserError(f"--models: unknown model {name!r}; known: {', '.join(MODEL_CONFIGS)}")

@@ -65,3 +65,11 @@ def test_lockstep_runs_both_frameworks_step_for_step(tmp_path):
     assert row["model"] == "convlstm" and len(row["train_step_ms"]) == 3 and row["train_ms_per_step"] > 0
     with pytest.raises(RuntimeError, match="no torch here"):
         lockstep_train(ms_args, [sys.executable, str(dying)], None, 3)
+
+
+def test_benchmark_refuses_parts_it_cannot_report(tmp_path):
+    for parts, message in (("infer", "--parts=infer needs train as well"), ("train,speed", "unknown part 'speed'")):
+        proc = subprocess.run([sys.executable, "benchmark.py", "--models=convlstm", f"--parts={parts}",
+                               f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+        assert not (tmp_path / "benchmark.json").exists()
