@@ -2,9 +2,9 @@
 machine's C++ compiler at first use and cached (one build per source, compiler and CPU).
 
 Only the training step uses them (layers/layer_norm.py): exported graphs (MINDIR, ONNX, AIR)
-and evaluation keep the plain MindSpore ops, which every runtime can load. Where there is
-no compiler, the device is not the CPU, or STPL_NATIVE_OPS=0, the callers fall back to the
-MindSpore-op form (same maths, slower), after one line on stderr saying why.
+and evaluation keep the plain MindSpore ops, which every runtime can load. Where the device
+is not the CPU or STPL_NATIVE_OPS=0, and (after one line on stderr saying why) where there
+is no compiler or the build fails, the callers use the MindSpore-op form (same maths, slower).
 
 Environment:
   STPL_NATIVE_OPS=0   never build or use the kernels
@@ -25,9 +25,9 @@ import mindspore as ms
 from mindspore import ops
 
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
-# -march=native: the cache key holds the CPU model, so a library never meets another CPU;
+# -march=native: the cache key holds the CPU model and flags, so a library never meets another CPU;
 # -fopenmp-simd vectorises the marked reductions without -ffast-math's licence elsewhere
-CXXFLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++14", "-shared", "-fPIC", "-pthread"]
+CXXFLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++14", "-shared", "-fPIC"]
 
 _built = {}  # (source name, cache dir) -> library path, or None when it could not be built
 _warned = set()
@@ -57,11 +57,17 @@ def compiler():
 
 
 def _cpu_model():
+    """The CPU's model and instruction-set flags (-march=native builds for exactly these: a
+    virtual machine may mask AVX-512 on a model that has it)."""
     try:
         with open("/proc/cpuinfo") as f:
+            found = {}
             for line in f:
-                if line.startswith(("model name", "flags")):
-                    return line
+                key = line.split(":")[0].strip()
+                if key in ("model name", "flags", "Features", "CPU part") and key not in found:
+                    found[key] = line.strip()
+            if found:
+                return "\n".join(found[k] for k in sorted(found))
     except OSError:
         pass
     return platform.processor()

@@ -1,5 +1,7 @@
 """PredRNN, PredRNN-V2 and PredRNN++ cells against numpy computations of their equations,
 the decoupling loss, the memory zigzag, and a few training steps of each model."""
+import os
+
 import numpy as np
 import pytest
 
@@ -250,7 +252,9 @@ def test_native_build_falls_back_with_one_line_and_rebuilds_a_broken_cache(tmp_p
     monkeypatch.setenv("STPL_CACHE_DIR", str(tmp_path / "cache"))
     library = native.build("layer_norm")
     assert library and library.startswith(str(tmp_path / "cache"))
-    # a cached library that does not load (truncated, another machine's) is built again
+    # a cached library that does not load (truncated, another machine's) is built again;
+    # a new file, not the loaded one rewritten in place (which would SIGBUS this process)
+    os.unlink(library)
     with open(library, "wb") as f:
         f.write(b"not a library")
     native._built.clear()
