@@ -46,7 +46,8 @@ def enabled():
 def cache_dir():
     root = os.environ.get("STPL_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "stpl")
-    return os.path.join(root, "native")
+    # absolute: MindSpore loads the library by this path from wherever the process runs
+    return os.path.abspath(os.path.join(root, "native"))
 
 
 def compiler():
@@ -54,6 +55,13 @@ def compiler():
         if name and shutil.which(name):
             return shutil.which(name)
     return None
+
+
+def _compiler_version(cxx):
+    try:
+        return subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def _cpu_model():
@@ -104,33 +112,38 @@ def _build(name):
     source = os.path.join(SOURCE_DIR, name + ".cc")
     with open(source, "rb") as f:
         code = f.read()
-    key = hashlib.sha256(b"\0".join([code, cxx.encode(), " ".join(CXXFLAGS).encode(),
-                                     _cpu_model().encode(), platform.machine().encode()])).hexdigest()[:16]
+    key = hashlib.sha256(b"\0".join([code, cxx.encode(), _compiler_version(cxx).encode(), " ".join(CXXFLAGS).encode(),
+                                     _cpu_model().encode(), platform.machine().encode(),
+                                     " ".join(platform.libc_ver()).encode()])).hexdigest()[:16]
     target_dir = os.path.join(cache_dir(), key)
     library = os.path.join(target_dir, f"lib{name}.so")
-    if not (os.path.isfile(library) and _loads(library, name)):
-        try:
-            os.makedirs(target_dir, exist_ok=True)
-            # build beside the target and rename: concurrent processes (data-parallel ranks)
-            # never load a half-written library
-            fd, partial = tempfile.mkstemp(suffix=".so", dir=target_dir)
-            os.close(fd)
-            done = subprocess.run([cxx, *CXXFLAGS, source, "-o", partial], capture_output=True, text=True,
-                                  timeout=300)
-            if done.returncode != 0:
-                os.unlink(partial)
-                reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                _warn_once(name, f"building {source} failed ({reason}): training uses the MindSpore-op form (slower)")
-                return None
-            if not _loads(partial, name):
-                os.unlink(partial)
-                _warn_once(name, f"{cxx} built {source} into a library that does not load: training uses the "
-                                 "MindSpore-op form (slower)")
-                return None
-            os.replace(partial, library)
-        except (OSError, subprocess.SubprocessError) as e:
-            _warn_once(name, f"cannot build {source} into {target_dir} ({e}): training uses the MindSpore-op form (slower)")
+    if os.path.isfile(library) and _loads(library, name):
+        return library
+    partial = None
+    try:
+        os.makedirs(target_dir, exist_ok=True)
+        # build beside the target and rename: concurrent processes (data-parallel ranks)
+        # never load a half-written library, and a loaded one is never rewritten in place
+        fd, partial = tempfile.mkstemp(suffix=".so", dir=target_dir)
+        os.close(fd)
+        done = subprocess.run([cxx, *CXXFLAGS, source, "-o", partial], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            _warn_once(name, f"building {source} failed ({reason}): training uses the MindSpore-op form (slower)")
             return None
+        if not _loads(partial, name):
+            _warn_once(name, f"{cxx} built {source} into a library that does not load: training uses the "
+                             "MindSpore-op form (slower)")
+            return None
+        os.chmod(partial, 0o755)  # mkstemp's 0600 would keep other users of a shared cache out
+        os.replace(partial, library)
+        partial = None
+    except (OSError, subprocess.SubprocessError) as e:
+        _warn_once(name, f"cannot build {source} into {target_dir} ({e}): training uses the MindSpore-op form (slower)")
+        return None
+    finally:
+        if partial is not None and os.path.exists(partial):
+            os.unlink(partial)
     return library
 
 
@@ -144,7 +157,14 @@ def layer_norm():
     key = (ms.get_context("device_target"), enabled(), cache_dir())
     if key not in _ops:
         library = build("layer_norm") if key[0] == "CPU" and key[1] else None
-        _ops[key] = None if library is None else _make_layer_norm(library)
+        op = None
+        if library is not None:
+            try:
+                op = _make_layer_norm(library)
+            except (TypeError, ValueError, RuntimeError) as e:  # e.g. MS_CUSTOM_AOT_WHITE_LIST excludes the cache
+                _warn_once("custom", f"MindSpore refused the native LayerNorm ({str(e).splitlines()[0]}): "
+                                     "training uses the MindSpore-op form (slower)")
+        _ops[key] = op
     return _ops[key]
 
 

@@ -12,11 +12,13 @@
 //   LayerNorm(x [B, C, ...], gamma, beta, eps [1]) -> y
 //   LayerNormGrad(x, gamma, dy, eps [1]) -> dx, dgamma, dbeta
 // gamma and beta hold C values (per channel, shape [C, 1, ...]) or C * rest (per element).
-// The sums are taken around a shift (the sample's first value), so that E[d^2] - E[d]^2 does
-// not cancel when the mean dwarfs the spread; per-channel partial sums in float (vectorised),
-// totals in double.
+// Every sum and every output is taken around a shift (the mean of the sample's first 256
+// values), so that neither E[d^2] - E[d]^2 nor x * scale + offset cancels when the mean
+// dwarfs the spread; per-channel partial sums in float (vectorised), totals in double.
+// float32 only (anything else returns 2: MindSpore then stops with an error).
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -41,15 +43,30 @@ bool layout_of(const int *ndims, int64_t **shapes, Layout *l) {
   return true;
 }
 
+bool all_float32(int nparam, const char **dtypes) {
+  for (int i = 0; i < nparam; ++i) {
+    if (std::strcmp(dtypes[i], "float32") != 0) return false;
+  }
+  return true;
+}
+
+// the mean of the first values: a shift near the mean even when one value is an outlier
+float shift_of(const float *xs, int64_t n) {
+  int64_t k = n < 256 ? n : 256;
+  double s = 0;
+  for (int64_t i = 0; i < k; ++i) s += xs[i];
+  return static_cast<float>(s / k);
+}
+
 struct Moments {
-  float mean, rstd;
+  float mean, rstd;  // mean: relative to the shift
 };
 
-Moments moments(double s1, double s2, float shift, int64_t n, float eps) {
+Moments moments(double s1, double s2, int64_t n, float eps) {
   double m = s1 / n;
   double var = s2 / n - m * m;
   if (var < 0) var = 0;
-  return {static_cast<float>(shift + m), static_cast<float>(1.0 / std::sqrt(var + eps))};
+  return {static_cast<float>(m), static_cast<float>(1.0 / std::sqrt(var + eps))};
 }
 
 }  // namespace
@@ -58,6 +75,7 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
                          void *stream, void *extra) {
   Layout l;
   if (nparam != 5 || !layout_of(ndims, shapes, &l)) return 1;
+  if (!all_float32(nparam, dtypes)) return 2;
   const float *x = static_cast<const float *>(params[0]);
   const float *gamma = static_cast<const float *>(params[1]);
   const float *beta = static_cast<const float *>(params[2]);
@@ -69,7 +87,7 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
   for (int64_t b = 0; b < l.batch; ++b) {
     const float *xs = x + b * n;
     float *ys = y + b * n;
-    const float shift = xs[0];
+    const float shift = shift_of(xs, n);
     double s1 = 0, s2 = 0;
     for (int64_t c = 0; c < l.channels; ++c) {
       const float *xc = xs + c * rest;
@@ -83,18 +101,18 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
       s1 += a1;
       s2 += a2;
     }
-    const Moments m = moments(s1, s2, shift, n, eps);
+    const Moments m = moments(s1, s2, n, eps);
     if (l.per_channel) {
       for (int64_t c = 0; c < l.channels; ++c) {
         const float scale = gamma[c] * m.rstd, offset = beta[c] - m.mean * scale;
         const float *xc = xs + c * rest;
         float *yc = ys + c * rest;
 #pragma omp simd
-        for (int64_t i = 0; i < rest; ++i) yc[i] = xc[i] * scale + offset;
+        for (int64_t i = 0; i < rest; ++i) yc[i] = (xc[i] - shift) * scale + offset;
       }
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) ys[i] = (xs[i] - m.mean) * m.rstd * gamma[i] + beta[i];
+      for (int64_t i = 0; i < n; ++i) ys[i] = ((xs[i] - shift) - m.mean) * m.rstd * gamma[i] + beta[i];
     }
   }
   return 0;
@@ -110,6 +128,7 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
                              void *stream, void *extra) {
   Layout l;
   if (nparam != 7 || !layout_of(ndims, shapes, &l)) return 1;
+  if (!all_float32(nparam, dtypes)) return 2;
   const float *x = static_cast<const float *>(params[0]);
   const float *gamma = static_cast<const float *>(params[1]);
   const float *dy = static_cast<const float *>(params[2]);
@@ -125,7 +144,7 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
   for (int64_t b = 0; b < l.batch; ++b) {
     const float *xs = x + b * n, *dys = dy + b * n;
     float *dxs = dx + b * n;
-    const float shift = xs[0];
+    const float shift = shift_of(xs, n);
     // s1, s2: statistics of x; sg, sgx: sums of g and g * (x - shift)
     double s1 = 0, s2 = 0, sg = 0, sgx = 0;
     for (int64_t c = 0; c < channels; ++c) {
@@ -160,26 +179,26 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
       s1 += a1;
       s2 += a2;
     }
-    const Moments m = moments(s1, s2, shift, n, eps);
-    const float to_mean = m.mean - shift;
-    const double mean_g = sg / n, mean_gx = (sgx - to_mean * sg) / n;
+    const Moments m = moments(s1, s2, n, eps);
+    const double mean_g = sg / n, mean_gx = (sgx - static_cast<double>(m.mean) * sg) / n;
+    // dx = rstd * g - k1 * (x - shift) + k0
     const float k1 = m.rstd * m.rstd * m.rstd * static_cast<float>(mean_gx);
     const float k0 = k1 * m.mean - m.rstd * static_cast<float>(mean_g);
     if (l.per_channel) {
       for (int64_t c = 0; c < channels; ++c) {
-        dg[c] += (s_c[c] - to_mean * d_c[c]) * m.rstd;
+        dg[c] += (s_c[c] - m.mean * d_c[c]) * m.rstd;
         db[c] += d_c[c];
         const float a = m.rstd * gamma[c];
         const float *xc = xs + c * rest, *dyc = dys + c * rest;
         float *dxc = dxs + c * rest;
 #pragma omp simd
-        for (int64_t i = 0; i < rest; ++i) dxc[i] = a * dyc[i] - k1 * xc[i] + k0;
+        for (int64_t i = 0; i < rest; ++i) dxc[i] = a * dyc[i] - k1 * (xc[i] - shift) + k0;
       }
     } else {
       const float mean = m.mean, rstd = m.rstd;
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) {
-        float d = dys[i], xi = xs[i];
+        float d = dys[i], xi = xs[i] - shift;
         dxs[i] = rstd * gamma[i] * d - k1 * xi + k0;
         dg[i] += d * (xi - mean) * rstd;
         db[i] += d;
