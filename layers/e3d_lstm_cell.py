@@ -46,7 +46,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from layers.activations import sigmoid_exact, tanh_exact
+from layers.activations import LastAxisSoftmax, sigmoid_exact, tanh_exact
 from layers.layer_norm import TensorLayerNorm
 
 GATES = ("paper", "released")
@@ -155,6 +155,7 @@ class Eidetic3DLSTMCell(nn.Cell):
         self.norm_c = TensorLayerNorm(num_hidden, window_length, height, width, precise=self.exact)
         self.attend = ops.BatchMatMul(transpose_b=True)
         self.gather = ops.BatchMatMul()
+        self.softmax_last = LastAxisSoftmax()
 
     def sigmoid(self, x):
         if self.exact:
@@ -169,7 +170,7 @@ class Eidetic3DLSTMCell(nn.Cell):
     def softmax(self, x):
         if self.exact:
             return ops.cast(ops.softmax(ops.cast(x, ms.float64), axis=2), x.dtype)
-        return ops.softmax(x, axis=2)
+        return self.softmax_last(x)  # axis 2 is the last: [B, tau*H*W, N]
 
     def tokens(self, c):
         """[B, C, tau, H, W] -> [B, tau*H*W, C], the memory layout the recall reads."""

@@ -177,6 +177,35 @@ def test_cell_matches_numpy_with_recall_over_history(ms_context, use_ln, window,
     assert np.abs(short[1] - expected[1]).max() > 1e-2
 
 
+def test_recall_softmax_written_backward_is_the_softmax_gradient(ms_context):
+    """LastAxisSoftmax (the recall attention's softmax, with a written backward) against the
+    softmax Jacobian in float64: dx_i = y_i * (dy_i - sum_j dy_j y_j), on a 3-D attention-like
+    tensor with large logits."""
+    ms = ms_context
+    from mindspore import nn
+    from layers.activations import LastAxisSoftmax
+    rng = np.random.default_rng(12)
+    x = rng.normal(0, 4, (2, 6, 9)).astype(np.float32)
+    w = rng.normal(0, 1, x.shape).astype(np.float32)
+
+    class Loss(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.softmax = LastAxisSoftmax()
+            self.w = ms.Tensor(w)
+
+        def construct(self, t):
+            return (self.softmax(t) * self.w).sum()
+
+    y = np.exp(x.astype(np.float64) - x.max(-1, keepdims=True))
+    y /= y.sum(-1, keepdims=True)
+    want = y * (w - (w * y).sum(-1, keepdims=True))
+    got = ms.grad(Loss())(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(LastAxisSoftmax()(ms.Tensor(x)).asnumpy(), y, atol=1e-6)
+    assert np.abs(want).max() > 0.1
+    np.testing.assert_allclose(got, want, atol=1e-6 * np.abs(want).max() + 1e-7)
+
+
 def test_released_cell_switches_match_numpy(ms_context):
     """e3d_gates=released, e3d_temporal_conv=upsample, e3d_recall_layout=flat, exact
     activations, on a window of 3 frames with kernel 2 (2 valid frames upsampled to 3 by
