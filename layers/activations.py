@@ -18,6 +18,8 @@ forward and backward): `activations: exact` is a switch for reproducing PyTorch,
 from mindspore import nn, ops
 from mindspore.common import dtype as mstype
 
+from layers import native
+
 
 def sigmoid_exact(x):
     return ops.cast(ops.sigmoid(ops.cast(x, mstype.float64)), x.dtype)
@@ -35,22 +37,25 @@ def tanh(x, exact=False):
     return tanh_exact(x) if exact else 2.0 * ops.sigmoid(2.0 * x) - 1.0
 
 
-
 class LastAxisSoftmax(nn.Cell):
-    """ops.softmax over the last axis with a written backward: dx = y * (dy - sum(dy * y)),
-    the row sum as a matmul with a ones vector. MindSpore's automatic one takes that sum with
-    a ReduceSum over the last axis, which on the CPU was a quarter of a small E3D-LSTM train
-    step (its recall attention, [B, tau*H*W, N]: 387 of 1522 ms operator time). The forward
-    is the plain op, so exports are unchanged."""
+    """ops.softmax over the last axis with a written backward: dx = y * (dy - sum(dy * y)).
+    MindSpore's automatic one takes the row sum with a ReduceSum over the last axis, which on
+    the CPU was a quarter of a small E3D-LSTM train step (its recall attention,
+    [B, tau*H*W, N]: 387 of 1522 ms operator time). On the CPU the backward is one native
+    kernel (layers/native/softmax_grad.cc); elsewhere, or without a compiler, the row sum is
+    a matmul with a ones vector. The forward is the plain op, so exports are unchanged."""
 
     def __init__(self):
         super().__init__()
         self.matmul = ops.MatMul()
+        self.native_grad = native.softmax_grad()
 
     def construct(self, x):
         return ops.softmax(x, axis=-1)
 
     def bprop(self, x, out, dout):
+        if self.native_grad is not None and out.dtype == mstype.float32:
+            return (self.native_grad(out, dout),)
         shape = x.shape
         width = shape[-1]
         row_sum = self.matmul(ops.reshape(dout * out, (-1, width)), ops.ones((width, 1), out.dtype))

@@ -81,7 +81,7 @@ def _cpu_model():
     return platform.processor()
 
 
-SYMBOLS = {"layer_norm": ("LayerNorm", "LayerNormGrad")}
+SYMBOLS = {"layer_norm": ("LayerNorm", "LayerNormGrad"), "softmax_grad": ("SoftmaxGrad",)}
 
 
 def _loads(library, name):
@@ -106,8 +106,8 @@ def build(name):
 def _build(name):
     cxx = compiler()
     if cxx is None:
-        _warn_once("cxx", "no C++ compiler found (set CXX): the native LayerNorm is off, training uses "
-                          "the MindSpore-op form (slower)")
+        _warn_once("cxx", "no C++ compiler found (set CXX): the native kernels are off, training uses "
+                          "the MindSpore-op forms (slower)")
         return None
     source = os.path.join(SOURCE_DIR, name + ".cc")
     with open(source, "rb") as f:
@@ -147,25 +147,36 @@ def _build(name):
     return library
 
 
-_ops = {}  # (device target, enabled, cache dir) -> the op or None
+_ops = {}  # (source name, device target, enabled, cache dir) -> the op or None
+
+
+def _op(name, make):
+    key = (name, ms.get_context("device_target"), enabled(), cache_dir())
+    if key not in _ops:
+        library = build(name) if key[1] == "CPU" and key[2] else None
+        op = None
+        if library is not None:
+            try:
+                op = make(library)
+            except (TypeError, ValueError, RuntimeError) as e:  # e.g. MS_CUSTOM_AOT_WHITE_LIST excludes the cache
+                _warn_once("custom", f"MindSpore refused the native kernels ({str(e).splitlines()[0]}): "
+                                     "training uses the MindSpore-op forms (slower)")
+        _ops[key] = op
+    return _ops[key]
 
 
 def layer_norm():
     """The Custom op (x, gamma, beta, eps) -> y of layers/native/layer_norm.cc (per-sample
     LayerNorm, per-channel or per-element affine), its backward wired in; None when native
     kernels are off or cannot be built here."""
-    key = (ms.get_context("device_target"), enabled(), cache_dir())
-    if key not in _ops:
-        library = build("layer_norm") if key[0] == "CPU" and key[1] else None
-        op = None
-        if library is not None:
-            try:
-                op = _make_layer_norm(library)
-            except (TypeError, ValueError, RuntimeError) as e:  # e.g. MS_CUSTOM_AOT_WHITE_LIST excludes the cache
-                _warn_once("custom", f"MindSpore refused the native LayerNorm ({str(e).splitlines()[0]}): "
-                                     "training uses the MindSpore-op form (slower)")
-        _ops[key] = op
-    return _ops[key]
+    return _op("layer_norm", _make_layer_norm)
+
+
+def softmax_grad():
+    """The Custom op (y, dy) -> dx of layers/native/softmax_grad.cc, the backward of a
+    softmax over the last axis; None when native kernels are off or cannot be built here."""
+    return _op("softmax_grad", lambda library: ops.Custom(
+        library + ":SoftmaxGrad", out_shape=lambda y, dy: y, out_dtype=lambda y, dy: y, func_type="aot"))
 
 
 def _make_layer_norm(library):
