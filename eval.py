@@ -9,8 +9,10 @@ from engine.cli import run_cli
 
 def main(argv):
     from engine.config import load_config
-    from engine.evaluator import evaluate
-    evaluate(load_config(argv))
+    from engine.evaluator import batch_size_alias, evaluate
+    cfg = load_config(argv)
+    batch_size_alias(cfg)
+    evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def infer(cfg, output_dir, log=print):
     from engine.config import require_file
     from engine.device import init_context
     from engine.evaluator import resolve_latest
-    resolve_latest(cfg)
+    resolve_latest(cfg, log=log)
     source = require_file(cfg, "pretrained_model")
     # the clip first: its mistakes should not wait for a graph compile
     frames = input_frames(cfg.input_clip, cfg, resize=cfg.resize, notice=log)

@@ -30,6 +30,12 @@ def list_checkpoints(save_dir, prefix=None):
     return sorted(found)
 
 
+def checkpoint_name_step(path):
+    """The step in a checkpoint's name PREFIX-STEP.ckpt, else None."""
+    match = _NAME.match(os.path.basename(str(path)))
+    return int(match.group("step")) if match else None
+
+
 def latest_checkpoint(save_dir, prefix=None):
     found = list_checkpoints(save_dir, prefix)
     return found[-1][1] if found else None

@@ -6,6 +6,7 @@ default. Mistakes raise UserError naming the key, which the entry points turn in
 and exit code 2.
 """
 import os
+import re
 
 import yaml
 
@@ -150,9 +151,65 @@ def load_config(argv=None, defaults_path=DEFAULT_CONFIG, validate=True, needs_mo
             raise _unknown(key, "on the command line")
         cfg[key] = _coerce(key, value, defaults[key], "command line")
     cfg["config_path"] = config_path
+    # which keys the command line set (an attribute, not a key): eval.py takes --batch_size
+    object.__setattr__(cfg, "cli_keys", frozenset(cli))
     if validate:
         validate_config(cfg, needs_model)
     return cfg
+
+
+_KEY_LINE = re.compile(r"^(?P<key>[A-Za-z_]\w*):(?P<rest>.*)$")
+_SECTION = re.compile(r"^#\s*-+\s*(?P<title>.*?)\s*-+\s*$")
+
+
+def key_comments(defaults_path=DEFAULT_CONFIG):
+    """[(section title or None, key, comment)] in the order of default_config.yaml; the
+    comment is the text after '#' on the key's line ('' when it has none)."""
+    out = []
+    section = None
+    with open(defaults_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            head = _SECTION.match(line)
+            if head:
+                section = head.group("title")
+                continue
+            match = _KEY_LINE.match(line)
+            if not match:
+                continue
+            rest = match.group("rest")
+            # the comment starts at the first '#' outside quotes
+            quote, comment = None, ""
+            for i, ch in enumerate(rest):
+                if quote:
+                    quote = None if ch == quote else quote
+                elif ch in "'\"":
+                    quote = ch
+                elif ch == "#":
+                    comment = rest[i + 1:].strip()
+                    break
+            out.append((section, match.group("key"), comment))
+    return out
+
+
+def config_help(cfg, defaults_path=DEFAULT_CONFIG):
+    """Lines listing every key with its value in cfg and its comment, by section."""
+    entries = key_comments(defaults_path)
+    width = max(len(f"{key}={cfg.get(key)!r}") for _, key, _ in entries) if entries else 0
+    width = min(width, 44)
+    lines = []
+    current = object()
+    for section, key, comment in entries:
+        if section != current:
+            if lines:
+                lines.append("")
+            lines.append(f"[{section}]" if section else "[keys]")
+            current = section
+        value = cfg.get(key)
+        shown = f'"{value}"' if isinstance(value, str) else ("true" if value is True else "false" if value is False else str(value))
+        item = f"  --{key}={shown}"
+        lines.append(f"{item:<{width + 6}}  {comment}".rstrip() if comment else item)
+    return lines
 
 
 def _require(cond, key, message):
@@ -205,11 +262,36 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.decouple_beta >= 0, "decouple_beta", f"must be >= 0, got {cfg.decouple_beta}")
     _require(cfg.num_samples >= 1, "num_samples", f"must be >= 1, got {cfg.num_samples}")
     _require(cfg.archi in ("dcgan", "vgg"), "archi", f"must be dcgan or vgg, got {cfg.archi!r}")
+    for key in OUTPUT_DIR_KEYS:
+        check_output_dir(cfg, key)
     if not needs_model:
         return
     from nets.registry import model_names  # late import: the registry imports mindspore
     _require(cfg.model_name in model_names(), "model_name",
              f"unknown model {cfg.model_name!r}; known: {', '.join(model_names())}")
+
+
+# keys naming a folder the entry points write into
+OUTPUT_DIR_KEYS = ("save_dir", "eval_dir", "infer_dir", "mindrecord_dir", "result_path", "output_dir")
+
+
+def check_output_dir(cfg, key):
+    """A folder key must not name an existing file (os.makedirs would fail deep inside)."""
+    path = cfg.get(key)
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"config key '{key}': {path} is a file, not a folder: give --{key}=DIR "
+                        "(a folder, created if missing)")
+
+
+def make_output_dir(cfg, key):
+    """Create the folder in cfg[key]; a file in the way or no permission is a UserError."""
+    check_output_dir(cfg, key)
+    path = cfg[key]
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"config key '{key}': cannot create the folder {path}: {e.strerror or e}") from None
+    return path
 
 
 def require_file(cfg, key):

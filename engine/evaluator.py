@@ -8,8 +8,8 @@ import numpy as np
 
 from data_provider.mindrecord import create_dataset
 from data_provider.patch import reshape_patch_back
-from engine.checkpoint import latest_checkpoint
-from engine.config import require_file
+from engine.checkpoint import checkpoint_name_step, latest_checkpoint
+from engine.config import make_output_dir, require_file
 from engine.device import init_context
 from engine.errors import UserError
 from engine.log import RunLog, format_duration, timestamp
@@ -45,13 +45,30 @@ def predict_batches(predictor, cfg, dataset_path, max_sequences=0, num_samples=1
         yield reshape_patch_back(frames, cfg.patch_size), pred
 
 
-def resolve_latest(cfg):
-    """--pretrained_model=latest: the newest checkpoint of this model in save_dir."""
+def resolve_latest(cfg, log=print):
+    """--pretrained_model=latest: the newest checkpoint of this model in save_dir (training
+    keeps one run per save_dir, so it is the newest of the last run); says which it took."""
     if cfg.pretrained_model == "latest":
         found = latest_checkpoint(cfg.save_dir, cfg.model_name)
         if not found:
             raise UserError(f"config key 'pretrained_model': no {cfg.model_name}-*.ckpt in save_dir {cfg.save_dir}")
         cfg.pretrained_model = found
+        log(f"pretrained_model=latest: {describe_model_file(found)}")
+
+
+def describe_model_file(path):
+    """'PATH (step N)' for a training checkpoint named MODEL-STEP.ckpt, else the path."""
+    step = checkpoint_name_step(path)
+    return f"{path} (step {step})" if step is not None else path
+
+
+def batch_size_alias(cfg, log=print):
+    """eval.py reads eval_batch_size; a --batch_size on its command line (and no
+    --eval_batch_size) is taken for it, and said so."""
+    keys = getattr(cfg, "cli_keys", frozenset())
+    if "batch_size" in keys and "eval_batch_size" not in keys and cfg.eval_batch_size != cfg.batch_size:
+        log(f"notice: eval uses --batch_size={cfg.batch_size} as eval_batch_size (the key it reads)")
+        cfg.eval_batch_size = cfg.batch_size
 
 
 def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
@@ -62,11 +79,14 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
         resolve_latest(cfg)
     source = require_file(cfg, model_key)
     target = init_context(cfg)
-    os.makedirs(cfg.eval_dir, exist_ok=True)
+    make_output_dir(cfg, "eval_dir")
     log = log or RunLog(os.path.join(cfg.eval_dir, log_name), mode="w")
     predictor = make_predictor(cfg, source, cfg.eval_batch_size, notice=log)
     log(f"[{timestamp()}] eval {cfg.model_name} ({predictor.kind}, batch {predictor.batch_size}) on {target}: "
-        f"{source}, data {cfg.test_mindrecord}")
+        f"{describe_model_file(source)}, data {cfg.test_mindrecord}")
+    # pictures go to a folder per model file, so evaluating another checkpoint (or an
+    # export) into the same eval_dir keeps the earlier pictures
+    picture_dir = os.path.join(cfg.eval_dir, "predictions", os.path.splitext(os.path.basename(source))[0])
     num_samples = cfg.num_samples
     if num_samples > 1 and not predictor.stochastic:
         log(f"notice: {cfg.model_name} is deterministic; num_samples={num_samples} ignored")
@@ -92,7 +112,7 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
         metrics["all-black"].update(all_black_baseline(truth.shape), truth)
         while saved < cfg.save_predictions and saved - seen < len(frames):
             i = saved - seen
-            stem = os.path.join(cfg.eval_dir, "predictions", f"seq_{saved:04d}")
+            stem = os.path.join(picture_dir, f"seq_{saved:04d}")
             save_strip_png(inputs[i], truth[i], pred[i], stem + ".png")
             save_gif(inputs[i], truth[i], pred[i], stem + ".gif")
             saved += 1
@@ -111,8 +131,9 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
         log("")
         log(format_sample_report(samples.summary()))
     if saved:
-        log(f"prediction pictures (inputs / truth / prediction): {os.path.join(cfg.eval_dir, 'predictions')}")
-    out = {"model_name": cfg.model_name, "model_file": source, "backend": predictor.kind,
+        log(f"prediction pictures (inputs / truth / prediction): {picture_dir}")
+    out = {"model_name": cfg.model_name, "model_file": source, "step": checkpoint_name_step(source),
+           "backend": predictor.kind,
            "test_mindrecord": cfg.test_mindrecord, "num_sequences": seen, "metrics": summaries}
     if samples is not None:
         out["num_samples"] = num_samples

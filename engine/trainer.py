@@ -10,7 +10,7 @@ from mindspore import nn, ops
 from data_provider.mindrecord import iter_batches, mindrecord_info, train_index_stream
 from data_provider.sampling import train_mask
 from engine import checkpoint as ckpt
-from engine.config import parse_int_list, require_file
+from engine.config import make_output_dir, parse_int_list, require_file
 from engine.device import init_context
 from engine.distributed import init_cluster
 from engine.errors import UserError
@@ -20,6 +20,7 @@ from nets.registry import build_model
 
 
 LOSSES = ("mse", "mse_l1")
+FIRST_STEPS_LOGGED = 3  # steps after the first that always get a progress line
 
 
 class NetWithLoss(nn.Cell):
@@ -146,6 +147,45 @@ def resolve_resume(cfg):
     return value
 
 
+EARLIER_RUNS = "earlier_runs"
+# where a CPU user is pointed when the configured run would take more than a day
+CPU_SIZED_CONFIG = "configs/quickstart_convlstm_mmnist.yaml"
+
+
+def check_save_dir(cfg, resume_path, is_main=True, log=print):
+    """Training never mixes runs in one save_dir: a new run (no checkpoint to resume) into a
+    save_dir that holds checkpoints is refused, unless start_over moves them (and the old
+    train.log) to save_dir/earlier_runs/TIME/ first. So 'latest' always means this run's."""
+    if resume_path:
+        return
+    found = ckpt.list_checkpoints(cfg.save_dir)
+    if not found:
+        return
+    names = sorted({os.path.basename(p) for _, p in found})
+    newest = max(found)[1]
+    if not cfg.start_over:
+        resume_hint = ("continue that run with --resume=latest, " if any(
+            n.startswith(model_prefix(cfg) + "-") for n in names) else "")
+        raise UserError(f"save_dir {cfg.save_dir} holds checkpoints of an earlier run ({len(names)} file(s), newest "
+                        f"{os.path.basename(newest)}): {resume_hint}start a new run there with --start_over=true "
+                        f"(moves them to {os.path.join(cfg.save_dir, EARLIER_RUNS)}/), or give another --save_dir")
+    if not is_main:  # rank 0 moves them
+        return
+    base = os.path.join(cfg.save_dir, EARLIER_RUNS, time.strftime("%Y%m%d-%H%M%S"))
+    dest, suffix = base, 1
+    while os.path.exists(dest):
+        dest, suffix = f"{base}.{suffix}", suffix + 1
+    os.makedirs(dest)
+    moved = [p for _, p in found]
+    log_file = os.path.join(cfg.save_dir, "train.log")
+    if os.path.isfile(log_file):
+        moved.append(log_file)
+    for path in moved:
+        os.replace(path, os.path.join(dest, os.path.basename(path)))
+    log(f"start_over: moved the earlier run's {len(found)} checkpoint(s){' and train.log' if len(moved) > len(found) else ''} "
+        f"to {dest}")
+
+
 def _silent(*_):
     pass
 
@@ -164,10 +204,12 @@ def train(cfg, log=None):
     resume_path = resolve_resume(cfg)
     if cfg.pretrained_model and not resume_path:
         require_file(cfg, "pretrained_model")
+    check_save_dir(cfg, resume_path, is_main=False)  # refuse before any set-up; nothing moves yet
     target = init_context(cfg)
     cluster = init_cluster(cfg)
     if cluster.is_main:
-        os.makedirs(cfg.save_dir, exist_ok=True)
+        check_save_dir(cfg, resume_path, log=log or print)
+        make_output_dir(cfg, "save_dir")
         log = log or RunLog(os.path.join(cfg.save_dir, "train.log"))
     else:  # one log and one set of checkpoints: rank 0's
         log = _silent
@@ -213,10 +255,13 @@ def train(cfg, log=None):
     batches = iter_batches(cfg.train_mindrecord, cfg.batch_size, cfg.patch_size, indices,
                            seq_length=cfg.seq_length, num_parallel_workers=cfg.num_parallel_workers)
 
+    log(f"  compiling the training graph: the first step includes the compile "
+        f"({'seconds to minutes' if target == 'CPU' else 'a minute or more'}, longer for bigger models)")
     step = start_step
     last_ckpt = resume_path
     last_loss = None
-    timed_steps, timed_seconds = 0, 0.0
+    timed_steps, timed_seconds, first_seconds = 0, 0.0, 0.0
+    warned_long = False
     window_losses = []
     history = []  # (step, loss) of this run, for callers and tests
 
@@ -245,16 +290,31 @@ def train(cfg, log=None):
             window_losses.append(loss)
             history.append((step, loss))
             elapsed = time.perf_counter() - began
-            if step > start_step + 1:  # the first step includes the graph compile
+            first = step == start_step + 1
+            if first:  # the first step includes the graph compile: no ETA from it
+                first_seconds = elapsed
+                log(f"step {step}/{cfg.max_iterations}  loss {loss:.6f}  ss_eta {eta:.4f}  "
+                    f"first step {elapsed:.1f} s (graph compile included)")
+                window_losses = []
+            else:
                 timed_steps += 1
                 timed_seconds += elapsed
-            if step % cfg.log_interval == 0 or step == cfg.max_iterations or step == start_step + 1:
-                ms_step = 1000.0 * (timed_seconds / timed_steps if timed_steps else elapsed)
+            # the first few steps, then every log_interval
+            if not first and (step % cfg.log_interval == 0 or step == cfg.max_iterations
+                              or step <= start_step + FIRST_STEPS_LOGGED):
+                ms_step = 1000.0 * timed_seconds / timed_steps
                 eta_s = (cfg.max_iterations - step) * ms_step / 1000.0
+                compiled = (f"  (graph compile ~{max(0.0, first_seconds - ms_step / 1000.0):.1f} s)"
+                            if timed_steps == 1 else "")
                 log(f"step {step}/{cfg.max_iterations}  loss {np.mean(window_losses):.6f}  "
                     f"ss_eta {eta:.4f}  {ms_step:.1f} ms/step  {cfg.batch_size * 1000.0 / ms_step:.2f} samples/s  "
-                    f"ETA {format_duration(eta_s)}")
+                    f"ETA {format_duration(eta_s)}{compiled}")
                 window_losses = []
+                if not warned_long and target == "CPU" and timed_steps >= 2 and eta_s > 86400:
+                    warned_long = True
+                    log(f"note: at {ms_step / 1000.0:.1f} s/step the remaining {cfg.max_iterations - step} steps take "
+                        f"~{eta_s / 86400:.1f} days on this CPU; for a CPU-sized run try "
+                        f"--config_path={CPU_SIZED_CONFIG} (minutes), or fewer --max_iterations / smaller --num_hidden")
             if step % cfg.snapshot_interval == 0 or step == cfg.max_iterations:
                 last_ckpt = save(step)
             if stop_requested():

@@ -7,9 +7,12 @@
 #                    NEED_PREPROCESS=n: a folder written by preprocess.py (00_data, 01_label, manifest.json)
 #   NEED_PREPROCESS  y|n
 #   DEVICE_ID        device number
-#   DEVICE_TYPE      Ascend (default) | GPU | CPU
-#   RUNNER           cpp (default: ascend310_infer/out/main, built by ascend310_infer/build.sh
-#                    when missing, which needs MS_LITE_HOME) | python (infer_mindir.py, MindSpore)
+#   DEVICE_TYPE      Ascend | GPU | CPU (default: Ascend where an Ascend driver is installed, else CPU)
+#   RUNNER           cpp (ascend310_infer/out/main, built by ascend310_infer/build.sh when missing,
+#                    which needs MS_LITE_HOME) | python (infer_mindir.py, MindSpore).
+#                    Default: cpp on Ascend (the zoo's flow); python elsewhere, because the only
+#                    MindSpore Lite on the package index (2.0.0) cannot read the MINDIR files that
+#                    MindSpore 2.10 writes (MindIR version 3).
 # Environment: CONFIG_ARGS="--config_path=... [--key=value ...]" goes to preprocess.py and
 # postprocess.py (use the config the model was exported with).
 #
@@ -19,7 +22,7 @@ set -u
 
 usage() {
     [ -n "${1:-}" ] && echo "error: $1" >&2
-    echo "usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE(optional: Ascend|GPU|CPU, default Ascend)] [RUNNER(optional: cpp|python, default cpp)]" >&2
+    echo "usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE(optional: Ascend|GPU|CPU, default Ascend if present, else CPU)] [RUNNER(optional: cpp|python, default cpp on Ascend, else python)]" >&2
     echo "  NEED_PREPROCESS=y: DATASET_PATH is the test MindRecord file; n: a preprocess_Result folder from preprocess.py" >&2
     echo "  CONFIG_ARGS=\"--config_path=...\" (environment) is passed to preprocess.py and postprocess.py" >&2
     exit 2
@@ -32,10 +35,27 @@ fi
 case "$3" in y|Y) NEED_PREPROCESS=y ;; n|N) NEED_PREPROCESS=n ;; *) usage "NEED_PREPROCESS must be y or n, got '$3'" ;; esac
 [[ "$4" =~ ^[0-9]+$ ]] || usage "DEVICE_ID must be a non-negative integer, got '$4'"
 DEVICE_ID=$4
-DEVICE_TYPE=${5:-Ascend}
+# An Ascend machine has the driver's npu-smi or the CANN folder (ASCEND_HOME_PATH / /usr/local/Ascend).
+has_ascend() { command -v npu-smi >/dev/null 2>&1 || [ -n "${ASCEND_HOME_PATH:-}" ] || [ -d /usr/local/Ascend ]; }
+if [ -n "${5:-}" ]; then
+    DEVICE_TYPE=$5
+elif has_ascend; then
+    DEVICE_TYPE=Ascend
+else
+    DEVICE_TYPE=CPU
+    echo "DEVICE_TYPE: CPU (no Ascend driver found; give Ascend, GPU or CPU as the 5th argument to choose)"
+fi
 case "$DEVICE_TYPE" in Ascend|GPU|CPU) ;; *) usage "DEVICE_TYPE must be Ascend, GPU or CPU, got '$DEVICE_TYPE'" ;; esac
-RUNNER=${6:-cpp}
+if [ -n "${6:-}" ]; then
+    RUNNER=$6
+elif [ "$DEVICE_TYPE" = Ascend ]; then
+    RUNNER=cpp
+else
+    RUNNER=python
+    echo "RUNNER: python (infer_mindir.py; the C++ runner needs a MindSpore Lite that reads MindSpore 2.10's MINDIR, see README; give cpp as the 6th argument to use it)"
+fi
 case "$RUNNER" in cpp|python) ;; *) usage "RUNNER must be cpp or python, got '$RUNNER'" ;; esac
+PYTHON_HINT="hint: the Python runner runs the same protocol with MindSpore: bash scripts/run_infer_310.sh MINDIR DATASET y|n DEVICE_ID $DEVICE_TYPE python"
 
 # common.sh moves to the repository root and activates .venv; the outputs belong in the
 # caller's directory, so come back to it afterwards.
@@ -84,6 +104,7 @@ if [ "$RUNNER" = cpp ]; then
         rc=$?
         if [ $rc -ne 0 ]; then
             cat build.log >&2
+            echo "$PYTHON_HINT" >&2
             fail "building ascend310_infer failed (exit $rc; log: build.log)" "$rc"
         fi
     fi
@@ -93,6 +114,7 @@ if [ "$RUNNER" = cpp ]; then
     rc=$?
     if [ $rc -ne 0 ]; then
         grep -E '^(error|hint):|mind ir version' infer.log >&2 || tail -n 20 infer.log >&2
+        [ "$DEVICE_TYPE" = Ascend ] || echo "$PYTHON_HINT" >&2
         fail "inference failed (exit $rc; log: infer.log)"
     fi
 else

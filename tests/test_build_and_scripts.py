@@ -110,5 +110,6 @@ def test_seed_script_usages(tmp_path):
     lines = ev.stdout.splitlines()
     first = lines.index(next(line for line in lines if line.startswith("mse per frame: ")))
     assert len([line for line in lines[first + 1:first + 6] if line.startswith("    ")]) == 5
-    for name in ("log.txt", "metrics.json", "predictions/seq_0000.png", "predictions/seq_0000.gif"):
+    assert f"{ckpt_dir / 'convlstm-2.ckpt'} (step 2)" in ev.stdout  # which checkpoint, and its step
+    for name in ("log.txt", "metrics.json", "predictions/convlstm-2/seq_0000.png", "predictions/convlstm-2/seq_0000.gif"):
         assert os.path.isfile(tmp_path / "eval" / name), name

@@ -91,6 +91,12 @@ def test_every_shipped_yaml_loads():
     (["train.py", "--model_name=convlstm", "--bogus=1"], "unknown option --bogus"),
     (["train.py", "--model_name=convlstm", "--train_mindrecord=/nonexistent/x.mindrecord"], "train_mindrecord"),
     (["eval.py", "--model_name=convlstm", "--test_mindrecord=/nonexistent/x.mindrecord"], "test_mindrecord"),
+    # an output folder key naming an existing file (README.md, relative to the root)
+    (["train.py", "--model_name=convlstm", "--save_dir=README.md"], "'save_dir': README.md is a file"),
+    (["eval.py", "--model_name=convlstm", "--eval_dir=README.md"], "'eval_dir': README.md is a file"),
+    (["infer.py", "--model_name=convlstm", "--infer_dir=README.md"], "'infer_dir': README.md is a file"),
+    (["generate_mindrecord.py", "--mindrecord_dir=README.md"], "'mindrecord_dir': README.md is a file"),
+    (["preprocess.py", "--model_name=convlstm", "--result_path=README.md"], "'result_path': README.md is a file"),
 ])
 def test_cli_user_errors_are_one_line_exit_2(args, needle):
     proc = subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -67,6 +67,43 @@ def test_resume_continues_the_same_loss_curve(ms_context, tiny_data, tmp_path):
     assert sorted(os.listdir(tmp_path / "b" / "ckpt")) == ["convlstm-6.ckpt"]
 
 
+def test_a_used_save_dir_is_refused_unless_resumed_or_started_over(ms_context, tiny_data, tmp_path):
+    """Training never mixes runs; 'start_over' moves the earlier run aside. The progress
+    lines: step 1 says it holds the compile and gives no ETA; step 2's ETA excludes it."""
+    from engine.evaluator import resolve_latest
+    from engine.trainer import train
+    save_dir = tmp_path / "ckpt"
+    save_dir.mkdir()
+    (save_dir / "convlstm-500.ckpt").write_bytes(b"an earlier run")
+    (save_dir / "train.log").write_text("earlier\n")
+    with pytest.raises(UserError, match=r"holds checkpoints of an earlier run .*convlstm-500.ckpt.*"
+                                        r"--resume=latest.*--start_over=true"):
+        train(tiny_cfg(tiny_data, tmp_path, "--max_iterations=3"), log=quiet)
+    lines = []
+    result = train(tiny_cfg(tiny_data, tmp_path, "--max_iterations=3", "--start_over=true"), log=lines.append)
+    assert result["checkpoint"] == str(save_dir / "convlstm-3.ckpt")
+    moved = list((save_dir / "earlier_runs").iterdir())
+    assert len(moved) == 1 and sorted(os.listdir(moved[0])) == ["convlstm-500.ckpt", "train.log"]
+    assert not (save_dir / "convlstm-500.ckpt").exists()
+    # 'latest' is this run's newest
+    cfg = tiny_cfg(tiny_data, tmp_path, "--pretrained_model=latest")
+    said = []
+    resolve_latest(cfg, log=said.append)
+    assert cfg.pretrained_model == str(save_dir / "convlstm-3.ckpt") and said == [f"pretrained_model=latest: {cfg.pretrained_model} (step 3)"]
+    # progress: compile announced, step 1 without an ETA, steps 2 and 3 logged with one
+    assert any("compiling the training graph" in l for l in lines)
+    step1 = next(l for l in lines if l.startswith("step 1/3"))
+    assert "graph compile included" in step1 and "ETA" not in step1
+    first_s = float(step1.split("first step ")[1].split(" s")[0])
+    step2 = next(l for l in lines if l.startswith("step 2/3"))
+    ms_step = float(step2.split(" ms/step")[0].rsplit(" ", 1)[1])
+    assert "ETA 0:00:0" in step2 and "graph compile ~" in step2
+    assert ms_step / 1000.0 < first_s / 3, (step1, step2)  # compile (seconds) is not in the step time
+    # a second run into the now used save_dir is refused again; resume continues it
+    with pytest.raises(UserError, match="earlier run"):
+        train(tiny_cfg(tiny_data, tmp_path, "--max_iterations=3"), log=quiet)
+
+
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(ms_context, tiny_data, tmp_path):
     from engine.trainer import train
     cfg = tiny_cfg(tiny_data, tmp_path, "--max_iterations=20", "--snapshot_interval=1", "--lr=1e30")
