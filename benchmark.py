@@ -178,7 +178,8 @@ def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     flops = conv_flops_per_sequence(net, cfg)
     return {
         "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": cfg.num_hidden,
-        "filter_size": cfg.filter_size, "patch_size": cfg.patch_size, "img_width": cfg.img_width,
+        "filter_size": cfg.filter_size, "patch_size": cfg.patch_size, "img_height": cfg.img_height,
+        "img_width": cfg.img_width,
         "layer_norm": bool(cfg.layer_norm), "frames": f"{cfg.input_length}->{cfg.seq_length - cfg.input_length}",
         "seq_length": cfg.seq_length, "parameters": param_count(net), "forward_gflop_per_sequence": flops / 1e9,
         "train_gflop_per_step": 3 * flops * batch_size / 1e9,
@@ -289,7 +290,7 @@ def measure_pipeline(size, batch_size, extra, samples=PIPELINE_SAMPLES):
     try:
         path = os.path.join(tmp, "clips.mindrecord")
         rng = np.random.default_rng(0)
-        clips = rng.integers(0, 256, (samples, cfg.seq_length, cfg.img_width, cfg.img_width, cfg.img_channel),
+        clips = rng.integers(0, 256, (samples, cfg.seq_length, cfg.img_height, cfg.img_width, cfg.img_channel),
                              dtype=np.uint8)
         write_mindrecord(path, [clips])
         indices = rng.permutation(samples)
@@ -309,7 +310,7 @@ def torch_command(python, model_name, size, batch_size, steps, extra):
     cfg = model_config(model_name, size, batch_size, extra)
     cmd = [python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "torch_step.py"),
            f"--model={model_name}", f"--num_hidden={cfg.num_hidden}", f"--filter_size={cfg.filter_size}",
-           f"--patch_size={cfg.patch_size}", f"--img_width={cfg.img_width}", f"--img_channel={cfg.img_channel}",
+           f"--patch_size={cfg.patch_size}", f"--img_width={cfg.img_width}", f"--img_height={cfg.img_height}", f"--img_channel={cfg.img_channel}",
            f"--seq_length={cfg.seq_length}", f"--input_length={cfg.input_length}", f"--batch_size={batch_size}",
            f"--layer_norm={int(bool(cfg.layer_norm))}", f"--steps={steps}", f"--threads={os.cpu_count()}"]
     # importing mindspore sets OMP_NUM_THREADS=1 in the process's C environment, which a

@@ -5,7 +5,7 @@
 
 PATH is a .npy of [T, H, W] or [T, H, W, C] (uint8, or float in [0, 1]), a folder of PNG/JPG
 frames (natural name order) or a GIF. The last input_length frames are the model's input;
-frames must be img_width x img_width unless --resize=true. The config must describe the
+frames must be img_height x img_width unless --resize=true. The config must describe the
 model (model_name, num_hidden, patch_size, input_length, seq_length, ...): pass the
 --config_path it was trained or exported with.
 
@@ -71,7 +71,7 @@ def infer(cfg, output_dir, log=print):
     target = init_context(cfg)
     pred, predictor = predict_clip(cfg, source, frames, notice=log)
     log(f"model {cfg.model_name} ({predictor.kind}, batch {predictor.batch_size}) on {target}: {source}")
-    paths = save_outputs(frames, pred, output_dir, scale=max(1, 128 // cfg.img_width))
+    paths = save_outputs(frames, pred, output_dir, scale=max(1, 128 // max(cfg.img_height, cfg.img_width)))
     future, h, w, c = pred.shape[-4:]
     lead = f"{pred.shape[0]}, " if pred.ndim == 5 else ""
     names = [os.path.basename(p) for p in paths["png"]]

@@ -38,7 +38,8 @@ def _chunks(array):
 
 
 def _generated(cfg, digits, count, seed, length=None):
-    return iter_moving_mnist(digits, count, seq_length=length or cfg.seq_length, image_size=cfg.img_width,
+    return iter_moving_mnist(digits, count, seq_length=length or cfg.seq_length,
+                             image_size=(cfg.img_height, cfg.img_width),
                              num_digits=cfg.num_digits, seed=seed, chunk_size=_CHUNK,
                              stochastic=bool(cfg.get("stochastic_bounce", False)))
 
@@ -69,7 +70,7 @@ def build_mindrecords(cfg, log=print):
         source = "scikit-learn handwritten digits" if cfg.digit_source == "builtin" else cfg.digit_source
         log(f"generating Moving MNIST from {source}: {cfg.num_train_sequences} train + "
             f"{cfg.num_test_sequences} test sequences of {cfg.seq_length}/{test_length} frames "
-            f"{cfg.img_width}x{cfg.img_width}, {cfg.num_digits} digit(s), seed {cfg.seed}")
+            f"{cfg.img_height}x{cfg.img_width}, {cfg.num_digits} digit(s), seed {cfg.seed}")
         plan = {"train": (train_path, _generated(cfg, train_digits, cfg.num_train_sequences, cfg.seed)),
                 "test": (test_path, _generated(cfg, test_digits, cfg.num_test_sequences, cfg.seed + 1, test_length))}
     else:

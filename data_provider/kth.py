@@ -197,21 +197,23 @@ def _linear_taps(src, dst):
 
 
 def resize_frames(frames, size):
-    """uint8 (N, H, W) -> uint8 (N, size, size), bilinear as cv2.resize does on float data."""
+    """uint8 (N, H, W) -> uint8 (N, size, size), or (N, height, width) for size = (height,
+    width), bilinear as cv2.resize does on float data."""
     frames = np.asarray(frames)
     n, h, w = frames.shape
-    if (h, w) == (size, size):
+    out_h, out_w = (size, size) if np.isscalar(size) else size
+    if (h, w) == (out_h, out_w):
         return frames.astype(np.uint8, copy=False)
     f = frames.astype(np.float32)
     # horizontal pass first and a0 * s0 + a1 * s1, as cv2 computes it: the rounded result
     # then equals round(cv2.resize(...)) exactly (checked on random frames at 128, 64, 16)
-    x0, x1, wx = _linear_taps(w, size)
+    x0, x1, wx = _linear_taps(w, out_w)
     g = np.take(f, x0, axis=2)
     g *= 1 - wx
     tmp = np.take(f, x1, axis=2)
     tmp *= wx
     g += tmp
-    y0, y1, wy = _linear_taps(h, size)
+    y0, y1, wy = _linear_taps(h, out_h)
     out = np.take(g, y0, axis=1)
     out *= (1 - wy)[:, None]
     tmp = np.take(g, y1, axis=1)
@@ -254,7 +256,8 @@ def _short_reason(exc):
 
 
 def load_source(source, img_width, warn):
-    """(frame numbers, uint8 frames (N, img_width, img_width)) of one source, or None
+    """(frame numbers, uint8 frames (N, H, W) of the size resize_frames makes of img_width
+    (an int: square; or (height, width))) of one source, or None
     (reported through warn) when nothing can be read from it."""
     if source.kind == "video":
         try:
@@ -295,7 +298,8 @@ class SplitStats:
 
 
 def iter_clips(sources, clip_length, img_width, stats, warn, log, label):
-    """Yield uint8 chunks (n, clip_length, img_width, img_width, 1) of every source's clips."""
+    """Yield uint8 chunks (n, clip_length, H, W, 1) of every source's clips (H, W from img_width
+    as in resize_frames)."""
     began = last = time.monotonic()
     for source in sources:
         loaded = load_source(source, img_width, warn)
@@ -322,6 +326,14 @@ def iter_clips(sources, clip_length, img_width, stats, warn, log, label):
             last = now
 
 
+def _size_keys(size):
+    """The frame size in a fingerprint: img_width alone for square frames (as before
+    img_height existed, so earlier conversions stay up to date), else both."""
+    if np.isscalar(size):
+        return {"img_width": int(size)}
+    return {"img_height": int(size[0]), "img_width": int(size[1])}
+
+
 def fingerprint(root, sources, split, clip_length, img_width):
     """What a finished file was made from: settings plus name, size and mtime of every
     input file (relative to root). A rerun keeps a file whose fingerprint is unchanged."""
@@ -336,7 +348,7 @@ def fingerprint(root, sources, split, clip_length, img_width):
             except OSError:
                 h.update(f"{rel}\0missing\n".encode())
     return {"dataset": "kth", "format_version": FORMAT_VERSION, "split": split,
-            "clip_length": int(clip_length), "img_width": int(img_width),
+            "clip_length": int(clip_length), **_size_keys(img_width),
             "persons": list(TRAIN_PERSONS if split == "train" else TEST_PERSONS),
             "num_sources": len(sources), "sources_sha256": h.hexdigest()}
 
@@ -358,7 +370,7 @@ def _up_to_date(path, expected):
         info = mindrecord_info(path)
     except (OSError, ValueError, UserError):
         return False
-    shape = (expected["clip_length"], expected["img_width"], expected["img_width"], 1)
+    shape = (expected["clip_length"], expected.get("img_height", expected["img_width"]), expected["img_width"], 1)
     return (manifest.get("fingerprint") == expected and manifest.get("num_clips") == info["num_samples"]
             and tuple(info["frame_shape"]) == shape)
 
@@ -411,7 +423,7 @@ def build_kth(cfg, log=print):
                         f"(ACTION: {', '.join(ACTIONS)})")
     kinds = collections.Counter(s.kind for s in sources)
     log(f"found {kinds['video']} video file(s) and {kinds['frames']} frame folder(s); "
-        f"frames {cfg.img_width}x{cfg.img_width} grey; train clips of {cfg.seq_length} frames "
+        f"frames {cfg.img_height}x{cfg.img_width} grey; train clips of {cfg.seq_length} frames "
         f"(persons 1-16), test clips of {test_length} (persons 17-25)")
     splits = split_sources(sources, warn)
 
@@ -419,6 +431,8 @@ def build_kth(cfg, log=print):
     os.makedirs(out_dir, exist_ok=True)
     remove_stale_temporaries(out_dir, (TRAIN_NAME, TEST_NAME), warn)
     plan = (("train", TRAIN_NAME, cfg.seq_length), ("test", TEST_NAME, test_length))
+    # an int for square frames (the fingerprint of earlier conversions), else (height, width)
+    size = cfg.img_width if cfg.img_height == cfg.img_width else (cfg.img_height, cfg.img_width)
     written = {}
     for split, name, length in plan:
         path = os.path.join(out_dir, name)
@@ -426,7 +440,7 @@ def build_kth(cfg, log=print):
         if not chosen:
             warn(f"no {split} videos (persons {'1-16' if split == 'train' else '17-25'}); {path} not written")
             continue
-        expected = fingerprint(cfg.dataset_path, chosen, split, length, cfg.img_width)
+        expected = fingerprint(cfg.dataset_path, chosen, split, length, size)
         if _up_to_date(path, expected):
             log(f"{split}: {path} is up to date (same inputs and settings); kept")
             written[split] = path
@@ -436,7 +450,7 @@ def build_kth(cfg, log=print):
         stats = SplitStats(len(chosen))
         log(f"{split}: {len(chosen)} videos -> {path}")
         began = time.monotonic()
-        chunks = iter_clips(chosen, length, cfg.img_width, stats, warn, log, split)
+        chunks = iter_clips(chosen, length, size, stats, warn, log, split)
         try:
             n = write_mindrecord(path, chunks, description=f"kth {split}, {length} frames")
         except UserError:

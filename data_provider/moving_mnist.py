@@ -57,8 +57,14 @@ def _trajectories(u, seq_length, step_length, bounce_u=None):
     return out
 
 
+def _canvas(image_size):
+    """(height, width) from an int (square canvas) or a (height, width) pair."""
+    return (int(image_size), int(image_size)) if np.isscalar(image_size) else tuple(int(s) for s in image_size)
+
+
 def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step_length, stochastic=False):
     dh, dw = digits.shape[1:]
+    ih, iw = _canvas(image_size)
     picks = np.empty((n, num_digits), np.int64)
     u = np.empty((n, num_digits, 3))
     bounce_u = np.empty((n, num_digits, seq_length)) if stochastic else None
@@ -72,16 +78,16 @@ def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step
         if stochastic:
             bounce_u[k] = rng.random((num_digits, seq_length))
     traj = _trajectories(u, seq_length, step_length, bounce_u)
-    oy = (traj[..., 0] * (image_size - dh)).astype(np.int64)  # (n, D, T)
-    ox = (traj[..., 1] * (image_size - dw)).astype(np.int64)
+    oy = (traj[..., 0] * (ih - dh)).astype(np.int64)  # (n, D, T)
+    ox = (traj[..., 1] * (iw - dw)).astype(np.int64)
 
-    frames = np.zeros((n, seq_length, image_size, image_size), np.uint8)
+    frames = np.zeros((n, seq_length, ih, iw), np.uint8)
     flat = frames.reshape(-1)
     # Flat indices are much faster than broadcast multi-axis fancy indexing here.
-    frame_base = (np.arange(n)[:, None] * seq_length + np.arange(seq_length)) * image_size ** 2
-    in_patch = (np.arange(dh)[:, None] * image_size + np.arange(dw)).reshape(-1)
+    frame_base = (np.arange(n)[:, None] * seq_length + np.arange(seq_length)) * (ih * iw)
+    in_patch = (np.arange(dh)[:, None] * iw + np.arange(dw)).reshape(-1)
     for d in range(num_digits):
-        base = frame_base + oy[:, d] * image_size + ox[:, d]  # (n, T)
+        base = frame_base + oy[:, d] * iw + ox[:, d]  # (n, T)
         idx = base[:, :, None] + in_patch  # (n, T, dh*dw)
         img = digits[picks[:, d]].reshape(n, 1, dh * dw)
         # One digit's patches never overlap each other within a frame, so a gather, max
@@ -92,7 +98,9 @@ def _make_chunk(digits, first, n, seq_length, image_size, num_digits, seed, step
 
 def iter_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_digits=2, seed=0,
                       step_length=0.1, chunk_size=256, stochastic=False):
-    """Yield uint8 arrays (n, seq_length, image_size, image_size, 1), num_sequences in total.
+    """Yield uint8 arrays (n, seq_length, H, W, 1), num_sequences in total, on a canvas of
+    image_size (an int: square; or (H, W)). The position along each axis is a fraction of
+    that axis's free room, so a non-square canvas keeps the same trajectories.
     stochastic: a new random direction at every bounce (Stochastic Moving MNIST)."""
     digits = _check_digits(digits)
     num_sequences = int(num_sequences)
@@ -101,8 +109,9 @@ def iter_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, num_d
                         "chunk_size >= 1")
     if int(seed) != seed or seed < 0:
         raise UserError(f"moving MNIST: seed must be a non-negative integer, got {seed!r}")
-    if image_size < max(digits.shape[1:]):
-        raise UserError(f"moving MNIST: image_size {image_size} is smaller than the digits "
+    ih, iw = _canvas(image_size)
+    if ih < digits.shape[1] or iw < digits.shape[2]:
+        raise UserError(f"moving MNIST: frames of {ih}x{iw} are smaller than the digits "
                         f"{digits.shape[1]}x{digits.shape[2]}")
     for first in range(0, num_sequences, chunk_size):
         n = min(chunk_size, num_sequences - first)
@@ -115,5 +124,5 @@ def generate_moving_mnist(digits, num_sequences, seq_length=20, image_size=64, n
     chunks = list(iter_moving_mnist(digits, num_sequences, seq_length, image_size, num_digits, seed,
                                     step_length, chunk_size, stochastic))
     if not chunks:
-        return np.zeros((0, seq_length, image_size, image_size, 1), np.uint8)
+        return np.zeros((0, seq_length) + _canvas(image_size) + (1,), np.uint8)
     return np.concatenate(chunks)

@@ -112,16 +112,22 @@ def _read_npy(path, channels):
     return list(unit), [path] * len(unit)
 
 
-def _fit(frame, width, resize, where):
+def _hw(size):
+    """(height, width) from an int (square) or a (height, width) pair."""
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+
+
+def _fit(frame, size, resize, where):
     h, w = frame.shape[:2]
-    if (h, w) == (width, width):
+    th, tw = _hw(size)
+    if (h, w) == (th, tw):
         return frame
     if not resize:
-        raise UserError(f"{where}: frames are {h}x{w} (HxW) but the model takes {width}x{width} (img_width={width}); "
-                        f"pass --resize=true to resize them (bilinear)")
+        raise UserError(f"{where}: frames are {h}x{w} (HxW) but the model takes {th}x{tw} "
+                        f"(img_height x img_width); pass --resize=true to resize them (bilinear)")
     # per channel in Pillow's float mode: no rounding to 8 bits on the way
     channels = [np.asarray(Image.fromarray(np.ascontiguousarray(frame[..., c], np.float32))
-                           .resize((width, width), Image.BILINEAR)) for c in range(frame.shape[-1])]
+                           .resize((tw, th), Image.BILINEAR)) for c in range(frame.shape[-1])]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
@@ -148,9 +154,9 @@ def _read(path, channels):
     return frames, sources
 
 
-def _stack(frames, sources, width, resize):
-    if width is not None:
-        frames = [_fit(f, width, resize, src) for f, src in zip(frames, sources)]
+def _stack(frames, sources, size, resize):
+    if size is not None:
+        frames = [_fit(f, size, resize, src) for f, src in zip(frames, sources)]
     first = frames[0].shape
     for f, src in zip(frames, sources):
         if f.shape != first:
@@ -162,15 +168,15 @@ def _stack(frames, sources, width, resize):
 def load_clip(path, channels, width=None, resize=False):
     """float32 [T, H, W, C] in [0, 1] from a .npy, a folder of frames or a GIF.
 
-    With width, every frame must be width x width, or is resized to it (bilinear, a
-    non-square frame stretched) when resize is true."""
+    With width (an int for square frames or a (height, width) pair), every frame must have
+    that size, or is resized to it (bilinear, stretched if need be) when resize is true."""
     frames, sources = _read(path, channels)
     return _stack(frames, sources, width, resize)
 
 
 def input_frames(path, cfg, resize=False, notice=print):
     """The clip's last input_length frames fitted to the model, float32
-    [input_length, img_width, img_width, img_channel] in [0, 1]; notices say what was done."""
+    [input_length, img_height, img_width, img_channel] in [0, 1]; notices say what was done."""
     frames, sources = _read(path, cfg.img_channel)
     need, have = cfg.input_length, len(frames)
     if have < need:
@@ -182,13 +188,14 @@ def input_frames(path, cfg, resize=False, notice=print):
         # only the frames just before the future matter to the prediction
         notice(f"using the last {need} of the {have} frames (frames {have - need + 1}-{have}, counting from 1)")
         frames, sources = frames[-need:], sources[-need:]
-    width = cfg.img_width
-    if resize and any(f.shape[:2] != (width, width) for f in frames):
+    size = (cfg.img_height, cfg.img_width)
+    if resize and any(f.shape[:2] != size for f in frames):
         sizes = sorted({f.shape[:2] for f in frames})
-        stretched = [f"{a}x{b}" for a, b in sizes if a != b]
-        notice(f"resizing {', '.join(f'{a}x{b}' for a, b in sizes)} frames to {width}x{width} (bilinear)"
-               + (f"; non-square {', '.join(stretched)} frames are stretched" if stretched else ""))
-    return _stack(frames, sources, width, resize)
+        # stretched: the aspect ratio changes
+        stretched = [f"{a}x{b}" for a, b in sizes if a * size[1] != b * size[0]]
+        notice(f"resizing {', '.join(f'{a}x{b}' for a, b in sizes)} frames to {size[0]}x{size[1]} (bilinear)"
+               + (f"; {', '.join(stretched)} frames are stretched" if stretched else ""))
+    return _stack(frames, sources, size, resize)
 
 
 def _side_by_side(frames):

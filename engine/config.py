@@ -151,6 +151,8 @@ def load_config(argv=None, defaults_path=DEFAULT_CONFIG, validate=True, needs_mo
             raise _unknown(key, "on the command line")
         cfg[key] = _coerce(key, value, defaults[key], "command line")
     cfg["config_path"] = config_path
+    if not cfg.get("img_height"):  # 0: square frames, so the seed's img_width alone keeps its meaning
+        cfg["img_height"] = cfg.get("img_width")
     # which keys the command line set (an attribute, not a key): eval.py takes --batch_size
     object.__setattr__(cfg, "cli_keys", frozenset(cli))
     if validate:
@@ -224,10 +226,12 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.seq_length > cfg.input_length, "seq_length",
              f"must be greater than input_length ({cfg.seq_length} <= {cfg.input_length})")
     _require(cfg.img_width > 0, "img_width", f"must be positive, got {cfg.img_width}")
+    _require(cfg.img_height > 0, "img_height", f"must be positive, got {cfg.img_height}")
     _require(cfg.img_channel > 0, "img_channel", f"must be positive, got {cfg.img_channel}")
     _require(cfg.patch_size > 0, "patch_size", f"must be positive, got {cfg.patch_size}")
-    _require(cfg.img_width % cfg.patch_size == 0, "patch_size",
-             f"img_width {cfg.img_width} is not divisible by patch_size {cfg.patch_size}")
+    _require(cfg.img_width % cfg.patch_size == 0 and cfg.img_height % cfg.patch_size == 0, "patch_size",
+             f"frames of {frame_size_text(cfg)} (img_height x img_width) are not divisible by patch_size "
+             f"{cfg.patch_size}")
     _require(cfg.filter_size > 0 and cfg.filter_size % 2 == 1, "filter_size",
              f"must be a positive odd number ('same' padding), got {cfg.filter_size}")
     _require(cfg.stride == 1, "stride", f"only stride 1 keeps the frame size, got {cfg.stride}")
@@ -292,6 +296,11 @@ def make_output_dir(cfg, key):
     except OSError as e:
         raise UserError(f"config key '{key}': cannot create the folder {path}: {e.strerror or e}") from None
     return path
+
+
+def frame_size_text(cfg):
+    """'HxW' of the configured frames."""
+    return f"{cfg.img_height}x{cfg.img_width}"
 
 
 def require_file(cfg, key):

@@ -61,13 +61,13 @@ def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
             _write_bin(os.path.join(noise_dir, stem + ".bin"), sequence_noise(cfg, [i], 0, width))
         names.append(stem)
     p = cfg.patch_size
-    hp = cfg.img_width // p
+    hp, wp = cfg.img_height // p, cfg.img_width // p
     manifest = {
         "model_name": cfg.model_name, "input_length": cfg.input_length, "seq_length": cfg.seq_length,
-        "img_width": cfg.img_width, "img_channel": cfg.img_channel, "patch_size": p,
-        "input_shape": [1, cfg.input_length, hp, hp, p * p * cfg.img_channel],
-        "output_shape": [1, cfg.seq_length - cfg.input_length, hp, hp, p * p * cfg.img_channel],
-        "label_shape": [cfg.seq_length, cfg.img_width, cfg.img_width, cfg.img_channel],
+        "img_height": cfg.img_height, "img_width": cfg.img_width, "img_channel": cfg.img_channel, "patch_size": p,
+        "input_shape": [1, cfg.input_length, hp, wp, p * p * cfg.img_channel],
+        "output_shape": [1, cfg.seq_length - cfg.input_length, hp, wp, p * p * cfg.img_channel],
+        "label_shape": [cfg.seq_length, cfg.img_height, cfg.img_width, cfg.img_channel],
         "dtype": "float32", "test_mindrecord": os.path.abspath(test_mindrecord), "samples": names,
     }
     if width:

@@ -124,8 +124,9 @@ def check_data_fits(cfg, path, key):
     t, h, w, c = info["frame_shape"]
     if t < cfg.seq_length:
         raise UserError(f"config key 'seq_length': {cfg.seq_length} frames asked but {key} {path} holds clips of {t}")
-    if h != cfg.img_width or w != cfg.img_width:
-        raise UserError(f"config key 'img_width': {cfg.img_width} but {key} {path} holds {h}x{w} frames")
+    if h != cfg.img_height or w != cfg.img_width:
+        raise UserError(f"config keys 'img_height'/'img_width': frames of {cfg.img_height}x{cfg.img_width} (HxW) "
+                        f"configured but {key} {path} holds {h}x{w} frames")
     if c != cfg.img_channel:
         raise UserError(f"config key 'img_channel': {cfg.img_channel} but {key} {path} holds {c} channels")
     return info

@@ -66,4 +66,4 @@ def zeros_like_layers(batch, channels, height, width):
 def frame_dims(cfg):
     """(frame_channel, height, width) of the patch-reshaped frames the nets see."""
     p = cfg.patch_size
-    return p * p * cfg.img_channel, cfg.img_width // p, cfg.img_width // p
+    return p * p * cfg.img_channel, cfg.img_height // p, cfg.img_width // p

@@ -72,8 +72,8 @@ class SRVP(nn.Cell):
     def from_config(cls, cfg):
         if cfg.patch_size != 1:
             raise UserError(f"config key 'patch_size': SRVP works on whole frames, set it to 1 (got {cfg.patch_size})")
-        if cfg.img_width != 64:
-            raise UserError(f"config key 'img_width': SRVP's DCGAN encoder takes 64x64 frames (got {cfg.img_width})")
+        if cfg.img_width != 64 or cfg.img_height != 64:
+            raise UserError(f"config key 'img_width': SRVP's DCGAN encoder takes 64x64 frames (got {cfg.img_height}x{cfg.img_width})")
         return cls(cfg.seq_length, cfg.input_length, cfg.nt_inf, cfg.img_channel, cfg.ny, cfg.nz, cfg.nf, cfg.nhx,
                    cfg.nh_inf, cfg.nlayers_inf, cfg.nh_res, cfg.nlayers_res, cfg.skipco, cfg.n_euler_steps,
                    cfg.obs_scale, cfg.beta_z, cfg.l2_res, cfg.seed, cfg.archi, cfg.beta_y, cfg.res_gain)

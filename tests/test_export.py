@@ -14,6 +14,8 @@ from nets.registry import is_stochastic, model_names
 from tests.conftest import ROOT, TINY
 
 SHORT = TINY + ["--seq_length=6", "--input_length=3", "--batch_size=2"]
+# non-square frames (48x64, patch 8: 6x8 patches) through export, ONNX Runtime and the 310 protocol
+WIDE = ["--img_height=48"]
 EXTRA = {"predrnn_pp": ["--layer_norm=true"], "predrnn": ["--layer_norm=true"], "predrnn_v2": ["--num_hidden=16,8"]}
 
 
@@ -32,11 +34,11 @@ def random_checkpoint(cfg, path):
 @pytest.mark.parametrize("model_name", [m for m in model_names() if not is_stochastic(m)])
 def test_onnx_and_mindir_match_mindspore(ms_context, tmp_path, model_name):
     from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model
-    cfg = load_config(SHORT + [f"--model_name={model_name}"] + EXTRA.get(model_name, []))
+    cfg = load_config(SHORT + WIDE + [f"--model_name={model_name}"] + EXTRA.get(model_name, []))
     ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
-    inputs = np.random.default_rng(1).random((2, 3, 8, 8, 64)).astype(np.float32)
+    inputs = np.random.default_rng(1).random((2, 3, 6, 8, 64)).astype(np.float32)
     expected = CheckpointPredictor(cfg, ckpt, 2).predict(inputs)
-    assert expected.shape == (2, 3, 8, 8, 64) and np.abs(expected).max() > 1e-3
+    assert expected.shape == (2, 3, 6, 8, 64) and np.abs(expected).max() > 1e-3
 
     mindir = export_model(cfg, ckpt, "MINDIR", 2, str(tmp_path / "model"), "CPU")
     assert mindir.endswith("model.mindir")
@@ -69,12 +71,13 @@ def test_eval_onnx_and_310_protocol_equal_eval(ms_context, tmp_path):
     from engine.evaluator import evaluate
     from engine.inference import export_model
     from engine.protocol310 import postprocess, preprocess, run_python
-    cfg = load_config(SHORT + [f"--mindrecord_dir={tmp_path}", "--num_train_sequences=2", "--num_test_sequences=5",
+    cfg = load_config(SHORT + WIDE + [f"--mindrecord_dir={tmp_path}", "--num_train_sequences=2", "--num_test_sequences=5",
                                f"--eval_dir={tmp_path / 'eval'}", "--eval_batch_size=2"])
     data = build_mindrecords(cfg, log=lambda *_: None)
     cfg.test_mindrecord = data["test"]
     cfg.pretrained_model = random_checkpoint(cfg, tmp_path / "model.ckpt")
     reference = evaluate(cfg, log=lambda *_: None)
+    assert reference["model"]["mse"]["per_frame"][0] > 0
 
     cfg.onnx_path = export_model(cfg, cfg.pretrained_model, "ONNX", 2, str(tmp_path / "m2"), "CPU")
     via_onnx = evaluate(cfg, log=lambda *_: None, model_key="onnx_path", log_name="log_eval_onnx.txt")

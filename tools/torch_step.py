@@ -166,6 +166,7 @@ def main():
     p.add_argument("--filter_size", type=int, default=5)
     p.add_argument("--patch_size", type=int, default=4)
     p.add_argument("--img_width", type=int, default=64)
+    p.add_argument("--img_height", type=int, default=0, help="0: img_width (square frames)")
     p.add_argument("--img_channel", type=int, default=1)
     p.add_argument("--seq_length", type=int, default=20)
     p.add_argument("--input_length", type=int, default=10)
@@ -180,11 +181,11 @@ def main():
     torch.manual_seed(0)
     hidden = [int(v) for v in a.num_hidden.split(",")]
     frame_c = a.patch_size ** 2 * a.img_channel
-    side = a.img_width // a.patch_size
+    rows, cols = (a.img_height or a.img_width) // a.patch_size, a.img_width // a.patch_size
     net = Net(a.model, hidden, frame_c, a.filter_size, bool(a.layer_norm))
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     rng = np.random.default_rng(0)
-    frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, frame_c, side, side)).astype(np.float32))
+    frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, frame_c, rows, cols)).astype(np.float32))
     mask = torch.zeros(a.batch_size, a.seq_length - 1)
     mask[:, :a.input_length] = 1.0
 
