@@ -44,7 +44,7 @@ def _generated(cfg, digits, count, seed, length=None):
                              stochastic=bool(cfg.get("stochastic_bounce", False)))
 
 
-DATASETS = ("mmnist", "kth")
+DATASETS = ("mmnist", "kth", "custom")
 
 
 def build_mindrecords(cfg, log=print):
@@ -55,6 +55,9 @@ def build_mindrecords(cfg, log=print):
     if cfg.dataset == "kth":
         from data_provider.kth import build_kth
         return build_kth(cfg, log=log)
+    if cfg.dataset == "custom":
+        from data_provider.custom import build_custom
+        return build_custom(cfg, log=log)
     out_dir = cfg.mindrecord_dir
     train_path = os.path.join(out_dir, TRAIN_NAME)
     test_path = os.path.join(out_dir, TEST_NAME)

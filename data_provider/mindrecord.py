@@ -2,10 +2,14 @@
 
 Schema of every file written here (one sample = one sequence):
 
-    {"frames": {"type": "bytes"},                 raw uint8 frames, C order, shape [T, H, W, C]
+    {"frames": {"type": "bytes"},                 raw frames, C order, shape [T, H, W, C]
      "shape":  {"type": "int32", "shape": [4]},   [T, H, W, C]
      "index":  {"type": "int64"}}                 position of the sequence in its source
 
+Frames are uint8 (8-bit data: the model sees x / 255), or float32 / float16 (little-endian)
+holding values already in the model's units (16-bit and float data, normalized with the
+training split's statistics, which NAME.mindrecord.json records: data_provider/custom.py).
+The element type follows from the byte count: len(frames) / prod(shape) = 1, 2 or 4 bytes.
 uint8 is not a MindRecord field type, hence bytes; decoding bytes + shape is bit-exact.
 A file `x.mindrecord` comes with its index `x.mindrecord.db`; MindRecord records the data
 file's name inside both, so neither may be renamed.
@@ -34,6 +38,8 @@ _WRITE_BATCH = 256  # samples handed to FileWriter at once: bounds the extra mem
 
 # x/255 for every uint8 value, rounded once to float32: decoding is a table look-up.
 _TO_UNIT = (np.arange(256) / 255.0).astype(np.float32)
+# element types by byte width (little-endian floats, as written on every platform here)
+FRAME_DTYPES = {1: np.dtype(np.uint8), 2: np.dtype("<f2"), 4: np.dtype("<f4")}
 
 
 def _reason(exc):
@@ -55,10 +61,12 @@ def _page_size(sample_bytes):
     return need
 
 
-def _check_chunk(chunk, frame_shape, path):
+def _check_chunk(chunk, frame_shape, path, dtype=None):
     chunk = np.asarray(chunk)
-    if chunk.dtype != np.uint8:
-        raise UserError(f"{path}: sequences to write must be uint8, got {chunk.dtype}")
+    if chunk.dtype not in (np.uint8, np.float16, np.float32):
+        raise UserError(f"{path}: sequences to write must be uint8, float16 or float32, got {chunk.dtype}")
+    if dtype is not None and chunk.dtype != dtype:
+        raise UserError(f"{path}: all sequences must share one dtype; got {chunk.dtype} after {dtype}")
     if chunk.ndim != 5:
         raise UserError(f"{path}: sequences to write must have shape (n, T, H, W, C), got {chunk.shape}")
     if frame_shape is not None and chunk.shape[1:] != frame_shape:
@@ -68,7 +76,8 @@ def _check_chunk(chunk, frame_shape, path):
 
 
 def write_mindrecord(path, chunks, description=""):
-    """Write uint8 sequence chunks (n, T, H, W, C) to `path` (+ `path`.db) atomically.
+    """Write sequence chunks (n, T, H, W, C), uint8 or float16/float32, to `path` (+ `path`.db)
+    atomically.
 
     The files are built in a temporary folder beside the target and moved into place only
     after a successful commit; on any error nothing at `path` changes. (The two files are
@@ -86,20 +95,23 @@ def write_mindrecord(path, chunks, description=""):
     tmp_path = os.path.join(tmpdir, name)
     writer = None
     frame_shape = None
+    frame_dtype = None
     count = 0
     last_report = start = time.monotonic()
     try:
         for chunk in chunks:
-            chunk = _check_chunk(chunk, frame_shape, path)
+            chunk = _check_chunk(chunk, frame_shape, path, frame_dtype)
             if len(chunk) == 0:
                 continue
             if writer is None:
-                frame_shape = chunk.shape[1:]
+                frame_shape, frame_dtype = chunk.shape[1:], chunk.dtype
                 writer = FileWriter(tmp_path, shard_num=1, overwrite=True)
                 writer.set_header_size(_HEADER_SIZE)
-                writer.set_page_size(_page_size(int(np.prod(frame_shape))))
+                writer.set_page_size(_page_size(int(np.prod(frame_shape)) * chunk.dtype.itemsize))
                 writer.add_schema(SCHEMA, description or "video sequences")
             shape = np.asarray(frame_shape, np.int32)
+            if chunk.dtype != np.uint8:
+                chunk = chunk.astype(chunk.dtype.newbyteorder("<"), copy=False)
             for s in range(0, len(chunk), _WRITE_BATCH):
                 part = np.ascontiguousarray(chunk[s:s + _WRITE_BATCH])
                 writer.write_raw_data([{"frames": seq.tobytes(), "shape": shape, "index": count + i}
@@ -135,7 +147,8 @@ def _open_reader(path, columns=None):
 
 
 def mindrecord_info(path):
-    """{'num_samples': N, 'frame_shape': (T, H, W, C)} of a file from write_mindrecord."""
+    """{'num_samples': N, 'frame_shape': (T, H, W, C), 'dtype': numpy dtype of the stored
+    frames} of a file from write_mindrecord."""
     path = os.fspath(path)
     reader = _open_reader(path)
     try:
@@ -157,9 +170,11 @@ def mindrecord_info(path):
     if num == 0 or first is None:
         raise UserError(f"{path}: MindRecord file holds no samples")
     shape = tuple(int(v) for v in np.asarray(first["shape"]).reshape(-1))
-    if len(shape) != 4 or min(shape) < 1 or len(first["frames"]) != int(np.prod(shape)):
+    width = len(first["frames"]) // max(1, int(np.prod(shape))) if len(shape) == 4 else 0
+    if (len(shape) != 4 or min(shape) < 1 or width not in FRAME_DTYPES
+            or len(first["frames"]) != int(np.prod(shape)) * width):
         raise UserError(f"{path}: first sample has shape {shape} but {len(first['frames'])} bytes of frames")
-    return {"num_samples": num, "frame_shape": shape}
+    return {"num_samples": num, "frame_shape": shape, "dtype": FRAME_DTYPES[width]}
 
 
 def _check_indices(indices, num_samples, path):
@@ -193,17 +208,20 @@ def _mind_dataset(path, indices, num_parallel_workers):
 
 def _decode(frames, shape):
     shape = tuple(int(v) for v in shape)
-    return np.frombuffer(frames, np.uint8).reshape(shape)
+    # the pipeline hands a bytes column over as a one-element numpy array of dtype |S<n>
+    size = len(frames) if isinstance(frames, bytes) else np.asarray(frames).nbytes
+    return np.frombuffer(frames, FRAME_DTYPES[size // int(np.prod(shape))]).reshape(shape)
 
 
 def read_sequences(path, indices=None):
-    """uint8 array (n, T, H, W, C) of the samples at `indices` (default all), bit-exact."""
+    """Array (n, T, H, W, C) of the samples at `indices` (default all), bit-exact, in the
+    stored dtype (uint8, or float16/float32 for normalized data)."""
     info = mindrecord_info(path)
     if indices is None:
         indices = np.arange(info["num_samples"])
     indices = _check_indices(indices, info["num_samples"], path)
     data = _mind_dataset(path, indices, 1)
-    out = np.empty((len(indices),) + info["frame_shape"], np.uint8)
+    out = np.empty((len(indices),) + info["frame_shape"], info["dtype"])
     n = 0
     try:
         for frames, shape in data.create_tuple_iterator(output_numpy=True, num_epochs=1):
@@ -256,7 +274,8 @@ def create_dataset(path, batch_size, patch_size, indices=None, shuffle=False, se
                    num_parallel_workers=2, seq_length=None):
     """A mindspore.dataset pipeline with one column "frames": float32 [B, T, H/p, W/p, p*p*C].
 
-    Values are x/255 of the stored uint8 frames, then reshape_patch. `indices` (any order,
+    Values are x/255 of stored uint8 frames (stored float frames are already in model units,
+    and are only cast to float32), then reshape_patch. `indices` (any order,
     repeats allowed) selects the samples read; otherwise all, in file order, or in the order
     of np.random.default_rng(seed).permutation when shuffle is set. seq_length keeps only
     the first frames of each sequence."""
@@ -280,7 +299,8 @@ def create_dataset(path, batch_size, patch_size, indices=None, shuffle=False, se
 
     def decode(frames, shape):
         x = _decode(frames, shape)[:keep]
-        return reshape_patch(_TO_UNIT[x], p)
+        x = _TO_UNIT[x] if x.dtype == np.uint8 else x.astype(np.float32)
+        return reshape_patch(x, p)
 
     data = _mind_dataset(path, indices, num_parallel_workers)
     data = data.map(operations=decode, input_columns=["frames", "shape"], output_columns=["frames"],

@@ -330,7 +330,7 @@ def record(tmp_path_factory):
 
 def test_mindrecord_round_trip(record):
     path, seqs = record
-    assert mr.mindrecord_info(path) == {"num_samples": 37, "frame_shape": (6, 32, 32, 1)}
+    assert mr.mindrecord_info(path) == {"num_samples": 37, "frame_shape": (6, 32, 32, 1), "dtype": np.dtype(np.uint8)}
     np.testing.assert_array_equal(mr.read_sequences(path), seqs)
     idx = [36, 0, 5, 5, 2]
     np.testing.assert_array_equal(mr.read_sequences(path, idx), seqs[idx])
