@@ -13,6 +13,11 @@ Writes to --infer_dir (default ./infer_output/): pred_00.png ... (one per
 predicted frame), prediction.gif (inputs, then predictions) and prediction.npy
 (float32 [seq_length - input_length, H, W, C] in [0, 1]).
 
+A model trained on normalized data (16-bit or float, generate_mindrecord.py --dataset=custom)
+takes the clip as a .npy in the data's own units and writes prediction.npy in them: the
+normalization is read from the NAME.mindrecord.json beside --train_mindrecord (or
+--test_mindrecord), so pass the data keys the model was trained with.
+
 Stochastic models (SRVP) draw --num_samples futures (noise from --seed): the PNGs and the
 GIF show them side by side, prediction.npy is [num_samples, future, H, W, C].
 """
@@ -32,7 +37,7 @@ def _file_input_shape(predictor, source):
     return None
 
 
-def predict_clip(cfg, source, frames, notice=print):
+def predict_clip(cfg, source, frames, notice=print, units=None):
     """frames float32 [input_length, H, W, C] in [0, 1] -> (the predicted future,
     float32 [seq_length - input_length, H, W, C] clipped to [0, 1], or [num_samples, ...]
     for a stochastic model with num_samples > 1; the Predictor used)."""
@@ -55,6 +60,8 @@ def predict_clip(cfg, source, frames, notice=print):
                  for k in range(cfg.num_samples)]
         out = np.stack([reshape_patch_back(d, cfg.patch_size) for d in draws])
         out = out if cfg.num_samples > 1 else out[0]
+    if units is not None:  # normalized data: limited to the training data's range
+        return units.clip_model(out), predictor
     return np.clip(out, 0.0, 1.0).astype(np.float32), predictor
 
 
@@ -63,15 +70,24 @@ def infer(cfg, output_dir, log=print):
     from engine.clip_io import input_frames, save_outputs
     from engine.config import require_file
     from engine.device import init_context
+    from engine.data_units import units_for
     from engine.evaluator import resolve_latest
     resolve_latest(cfg, log=log)
     source = require_file(cfg, "pretrained_model")
     # the clip first: its mistakes should not wait for a graph compile
-    frames = input_frames(cfg.input_clip, cfg, resize=cfg.resize, notice=log)
+    units = units_for(cfg, keys=("train_mindrecord", "test_mindrecord"))
+    if units is not None:
+        log(f"data: {units.describe()}; the clip is read and the predictions written in the data's units")
+    frames = input_frames(cfg.input_clip, cfg, resize=cfg.resize, notice=log, units=units)
     target = init_context(cfg)
-    pred, predictor = predict_clip(cfg, source, frames, notice=log)
+    pred, predictor = predict_clip(cfg, source, frames, notice=log, units=units)
     log(f"model {cfg.model_name} ({predictor.kind}, batch {predictor.batch_size}) on {target}: {source}")
-    paths = save_outputs(frames, pred, output_dir, scale=max(1, 128 // max(cfg.img_height, cfg.img_width)))
+    scale = max(1, 128 // max(cfg.img_height, cfg.img_width))
+    if units is None:
+        paths = save_outputs(frames, pred, output_dir, scale=scale)
+    else:  # pictures over the data range, numbers in the data's units
+        paths = save_outputs(units.to_unit(frames), units.to_unit(pred), output_dir, scale=scale,
+                             values=units.to_data(pred))
     future, h, w, c = pred.shape[-4:]
     lead = f"{pred.shape[0]}, " if pred.ndim == 5 else ""
     names = [os.path.basename(p) for p in paths["png"]]
@@ -79,7 +95,8 @@ def infer(cfg, output_dir, log=print):
         + f"; written to {output_dir}:")
     log(f"  {names[0]} .. {names[-1]}" if len(names) > 1 else f"  {names[0]}")
     log(f"  {paths['gif']} ({len(frames)} input + {future} predicted frames)")
-    log(f"  {paths['npy']} (float32 [{lead}{future}, {h}, {w}, {c}] in [0, 1])")
+    log(f"  {paths['npy']} (float32 [{lead}{future}, {h}, {w}, {c}] "
+        f"{'in [0, 1]' if units is None else 'in the data units'})")
     return {"inputs": frames, "pred": pred, "paths": paths}
 
 

@@ -435,32 +435,18 @@ class Stats:
         self.max = np.maximum(self.max, flat.max(0))
 
     def description(self, method):
-        if method == "minmax":
-            return {"method": "minmax", "min": self.min.tolist(), "max": self.max.tolist()}
+        """The record DataUnits reads: the method, its parameters and the data range."""
+        out = {"method": method, "min": self.min.tolist(), "max": self.max.tolist()}
         if method == "standard":
             mean = self.sum / self.n
-            std = np.sqrt(np.maximum(self.sq / self.n - mean ** 2, 0.0))
-            return {"method": "standard", "mean": mean.tolist(), "std": std.tolist()}
-        return {"method": "none"}
-
-
-def scale_and_offset(norm):
-    """(scale, offset) per channel with model value = (x - offset) / scale."""
-    method = norm["method"]
-    if method == "minmax":
-        low, high = np.asarray(norm["min"]), np.asarray(norm["max"])
-        return np.where(high > low, high - low, 1.0), low
-    if method == "standard":
-        std = np.asarray(norm["std"])
-        return np.where(std > 0, std, 1.0), np.asarray(norm["mean"])
-    return None, None
+            out["mean"] = mean.tolist()
+            out["std"] = np.sqrt(np.maximum(self.sq / self.n - mean ** 2, 0.0)).tolist()
+        return out
 
 
 def normalize(frames, norm, store_dtype):
-    scale, offset = scale_and_offset(norm)
-    if scale is not None:
-        frames = (frames - offset.astype(np.float32)) / scale.astype(np.float32)
-    return frames.astype(store_dtype)
+    from engine.data_units import DataUnits
+    return DataUnits(norm).to_model(frames).astype(store_dtype)
 
 
 # ---- the conversion ----

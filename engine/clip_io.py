@@ -117,7 +117,7 @@ def _hw(size):
     return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
 
 
-def _fit(frame, size, resize, where):
+def _fit(frame, size, resize, where, clip=True):
     h, w = frame.shape[:2]
     th, tw = _hw(size)
     if (h, w) == (th, tw):
@@ -128,7 +128,8 @@ def _fit(frame, size, resize, where):
     # per channel in Pillow's float mode: no rounding to 8 bits on the way
     channels = [np.asarray(Image.fromarray(np.ascontiguousarray(frame[..., c], np.float32))
                            .resize((tw, th), Image.BILINEAR)) for c in range(frame.shape[-1])]
-    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
+    out = np.stack(channels, axis=-1)
+    return (np.clip(out, 0.0, 1.0) if clip else out).astype(np.float32)
 
 
 def _read(path, channels):
@@ -154,9 +155,9 @@ def _read(path, channels):
     return frames, sources
 
 
-def _stack(frames, sources, size, resize):
+def _stack(frames, sources, size, resize, clip=True):
     if size is not None:
-        frames = [_fit(f, size, resize, src) for f, src in zip(frames, sources)]
+        frames = [_fit(f, size, resize, src, clip) for f, src in zip(frames, sources)]
     first = frames[0].shape
     for f, src in zip(frames, sources):
         if f.shape != first:
@@ -174,10 +175,34 @@ def load_clip(path, channels, width=None, resize=False):
     return _stack(frames, sources, width, resize)
 
 
-def input_frames(path, cfg, resize=False, notice=print):
+def _read_data_units(path, channels, units):
+    """A .npy clip in the data's own units (non-8-bit data) -> frames in model units."""
+    if not (os.path.isfile(path) and path.lower().endswith(".npy")):
+        raise UserError(f"input_clip {path}: the model was trained on normalized data ({units.method}); give the clip "
+                        f"as a .npy of [T, H, W(, C)] in the data's own units")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"cannot read {path} as a .npy array: {str(e).splitlines()[0][:200]}") from None
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[-1] != channels or array.dtype.kind not in "uif":
+        raise UserError(f"{path}: expected numbers shaped [T, H, W, {channels}] (or [T, H, W] for one channel), "
+                        f"got {array.dtype} {array.shape}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise UserError(f"{path}: frames contain NaN or Inf")
+    model = units.to_model(array)
+    return list(model), [path] * len(model)
+
+
+def input_frames(path, cfg, resize=False, notice=print, units=None):
     """The clip's last input_length frames fitted to the model, float32
-    [input_length, img_height, img_width, img_channel] in [0, 1]; notices say what was done."""
-    frames, sources = _read(path, cfg.img_channel)
+    [input_length, img_height, img_width, img_channel] in [0, 1] (for normalized data,
+    units: engine.data_units.DataUnits, in model units); notices say what was done."""
+    if units is not None:
+        frames, sources = _read_data_units(path, cfg.img_channel, units)
+    else:
+        frames, sources = _read(path, cfg.img_channel)
     need, have = cfg.input_length, len(frames)
     if have < need:
         raise UserError(f"input_clip {path} has {have} frame{'s' if have != 1 else ''} but the model needs "
@@ -195,7 +220,7 @@ def input_frames(path, cfg, resize=False, notice=print):
         stretched = [f"{a}x{b}" for a, b in sizes if a * size[1] != b * size[0]]
         notice(f"resizing {', '.join(f'{a}x{b}' for a, b in sizes)} frames to {size[0]}x{size[1]} (bilinear)"
                + (f"; {', '.join(stretched)} frames are stretched" if stretched else ""))
-    return _stack(frames, sources, size, resize)
+    return _stack(frames, sources, size, resize, clip=units is None)
 
 
 def _side_by_side(frames):
@@ -207,14 +232,15 @@ def _side_by_side(frames):
     return out
 
 
-def save_outputs(inputs, pred, out_dir, scale=2, duration_ms=200):
+def save_outputs(inputs, pred, out_dir, scale=2, duration_ms=200, values=None):
     """pred_NN.png (one per predicted frame, at the model's size), prediction.gif (the
-    inputs, then the predictions) and prediction.npy (float32 [future, H, W, C]).
+    inputs, then the predictions) and prediction.npy (float32 [future, H, W, C]: pred, or
+    `values` when given: the predictions in the data's own units for normalized data).
     pred may be [N, future, H, W, C] (sampled futures): pictures show them side by side.
     Returns the written paths by kind."""
     os.makedirs(out_dir, exist_ok=True)
     pred = np.clip(np.asarray(pred, np.float32), 0.0, 1.0)
-    npy_pred = pred
+    npy_pred = pred if values is None else np.asarray(values, np.float32)
     if pred.ndim == 5:
         n = len(pred)
         pred = _side_by_side(pred)

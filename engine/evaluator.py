@@ -14,8 +14,9 @@ from engine.device import init_context
 from engine.errors import UserError
 from engine.log import RunLog, format_duration, timestamp
 from engine.inference import make_predictor, sequence_noise
-from engine.metrics import (FrameMetrics, SampleMetrics, all_black_baseline, copy_last_baseline, format_comparison,
-                            format_report, format_sample_report)
+from engine.data_units import units_for
+from engine.metrics import (DataMetrics, FrameMetrics, SampleMetrics, all_black_baseline, copy_last_baseline,
+                            format_comparison, format_data_comparison, format_report, format_sample_report)
 from engine.trainer import check_data_fits
 from engine.visualize import save_gif, save_strip_png
 
@@ -43,6 +44,56 @@ def predict_batches(predictor, cfg, dataset_path, max_sequences=0, num_samples=1
                 pred = pred[0]
         seen += len(frames)
         yield reshape_patch_back(frames, cfg.patch_size), pred
+
+
+class Scorer:
+    """The model's predictions and the two trivial baselines (copy the last input frame;
+    all black), scored per frame; shared by eval.py and the 310 protocol's postprocess.
+
+    With units (engine.data_units.DataUnits, non-8-bit data), predictions are limited to
+    the training data's range, the [0, 1] metrics (SSIM, PSNR, MSE, MAE) see frames scaled
+    to that range, and MSE / MAE / RMSE are also taken in the data's own units; 'all
+    black' is then the low end of the range."""
+
+    NAMES = ("model", "copy-last", "all-black")
+
+    def __init__(self, units=None):
+        self.units = units
+        self.metrics = {name: FrameMetrics() for name in self.NAMES}
+        self.data_metrics = None if units is None else {name: DataMetrics() for name in self.NAMES}
+
+    def view(self, x):
+        """What the [0, 1] metrics and the pictures see."""
+        return x if self.units is None else self.units.to_unit(x)
+
+    def limit(self, pred):
+        return pred if self.units is None else self.units.clip_model(pred)
+
+    def update(self, inputs, truth, pred):
+        """inputs [B, T_in, H, W, C], truth and the (limited) prediction [B, T_out, H, W, C]."""
+        black = all_black_baseline(truth.shape)
+        if self.units is not None:
+            black = black + self.units.to_model(self.units.low)
+        predictions = {"model": pred, "copy-last": copy_last_baseline(inputs, truth.shape[1]), "all-black": black}
+        for name, p in predictions.items():
+            self.metrics[name].update(self.view(p), self.view(truth))
+            if self.data_metrics is not None:
+                self.data_metrics[name].update(self.units.to_data(p), self.units.to_data(truth))
+
+    def summaries(self):
+        """({name: summary} of the [0, 1] metrics, the same in the data's units or None)."""
+        data = None if self.data_metrics is None else {n: m.summary() for n, m in self.data_metrics.items()}
+        return {n: m.summary() for n, m in self.metrics.items()}, data
+
+    def report(self, log):
+        summaries, data = self.summaries()
+        log(format_report(summaries["model"]))
+        log("")
+        log(format_comparison(summaries))
+        if data is not None:
+            log("")
+            log(format_data_comparison(data))
+        return summaries, data
 
 
 def resolve_latest(cfg, log=print):
@@ -95,26 +146,30 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
         log(f"stochastic model: {num_samples} sampled future(s) per sequence"
             + ("; the table's 'model' column scores the mean of the samples" if num_samples > 1 else ""))
 
-    metrics = {"model": FrameMetrics(), "copy-last": FrameMetrics(), "all-black": FrameMetrics()}
+    # non-8-bit data: SSIM, PSNR and the pictures work on frames scaled to [0, 1] over the
+    # training data's range; MSE / MAE / RMSE are also reported in the data's own units
+    units = units_for(cfg, keys=("test_mindrecord",))
+    if units is not None:
+        log(f"data: {units.describe()}")
+    scorer = Scorer(units)
+    view = scorer.view
     samples = SampleMetrics() if num_samples > 1 else None
-    future = cfg.seq_length - cfg.input_length
     saved = 0
     began = time.perf_counter()
     last_report = began
     seen = 0
     for frames, pred in predict_batches(predictor, cfg, cfg.test_mindrecord, cfg.eval_max_sequences, num_samples):
         inputs, truth = frames[:, :cfg.input_length], frames[:, cfg.input_length:cfg.seq_length]
+        pred = scorer.limit(pred)  # normalized data: to the data range, as to_uint8 clips to [0, 1]
         if samples is not None:
-            samples.update(pred, truth)
+            samples.update(view(pred), view(truth))
             pred = pred.mean(axis=0)  # the mean prediction: comparable with deterministic models' MSE
-        metrics["model"].update(pred, truth)
-        metrics["copy-last"].update(copy_last_baseline(inputs, future), truth)
-        metrics["all-black"].update(all_black_baseline(truth.shape), truth)
+        scorer.update(inputs, truth, pred)
         while saved < cfg.save_predictions and saved - seen < len(frames):
             i = saved - seen
             stem = os.path.join(picture_dir, f"seq_{saved:04d}")
-            save_strip_png(inputs[i], truth[i], pred[i], stem + ".png")
-            save_gif(inputs[i], truth[i], pred[i], stem + ".gif")
+            save_strip_png(view(inputs[i]), view(truth[i]), view(pred[i]), stem + ".png")
+            save_gif(view(inputs[i]), view(truth[i]), view(pred[i]), stem + ".gif")
             saved += 1
         seen += len(frames)
         now = time.perf_counter()
@@ -122,11 +177,8 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
             log(f"  {seen} sequences, {seen / (now - began):.1f}/s, {format_duration(now - began)} elapsed")
             last_report = now
 
-    summaries = {name: m.summary() for name, m in metrics.items()}
     log(f"{seen} sequences evaluated in {format_duration(time.perf_counter() - began)}")
-    log(format_report(summaries["model"]))
-    log("")
-    log(format_comparison(summaries))
+    summaries, data_summaries = scorer.report(log)
     if samples is not None:
         log("")
         log(format_sample_report(samples.summary()))
@@ -135,6 +187,10 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
     out = {"model_name": cfg.model_name, "model_file": source, "step": checkpoint_name_step(source),
            "backend": predictor.kind,
            "test_mindrecord": cfg.test_mindrecord, "num_sequences": seen, "metrics": summaries}
+    if data_summaries is not None:
+        out["data_units"] = {"method": units.method, "description": units.source,
+                             "min": units.low.tolist(), "max": units.high.tolist()}
+        out["metrics_data_units"] = data_summaries
     if samples is not None:
         out["num_samples"] = num_samples
         out["samples"] = samples.summary()

@@ -441,3 +441,70 @@ def copy_last_baseline(inputs, out_len):
 def all_black_baseline(shape, dtype=np.float32):
     """Predicts every pixel as 0: the score of a model that has learnt nothing."""
     return np.zeros(shape, dtype=dtype)
+
+
+# ---- metrics in the data's own units (non-8-bit data, engine/data_units.py) ----
+
+DATA_METRIC_NAMES = ('mse', 'mae', 'rmse')
+_DATA_FORMATS = {'mse': '%.6g', 'mae': '%.6g', 'rmse': '%.6g'}
+
+
+def compute_data_metrics(pred, true):
+    """Per-sequence, per-frame errors in the data's units, {name: float64 [B, T]}: MSE and
+    MAE summed over the frame's pixels and channels (the convention of the 8-bit metrics
+    above and of OpenSTL's MSE / MAE), RMSE the root of the mean squared error over them
+    (OpenSTL's weather RMSE). No clipping: the caller limits predictions to the data range."""
+    pred, true = _check_pair(pred, true)
+    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
+    if np.isnan(d.sum()):
+        raise ValueError('predictions or ground truth contain NaN')
+    sq = np.sum(d * d, axis=(2, 3, 4))
+    return {'mse': sq, 'mae': np.sum(np.abs(d), axis=(2, 3, 4)),
+            'rmse': np.sqrt(sq / float(np.prod(pred.shape[2:])))}
+
+
+class DataMetrics:
+    """FrameMetrics for compute_data_metrics: averages over sequences per predicted frame."""
+
+    def __init__(self):
+        self._sums = None
+        self._count = 0
+
+    def update(self, pred, true):
+        values = compute_data_metrics(pred, true)
+        if self._sums is None:
+            self._sums = {k: np.zeros(values['mse'].shape[1]) for k in DATA_METRIC_NAMES}
+        for k in DATA_METRIC_NAMES:
+            self._sums[k] += values[k].sum(axis=0)
+        self._count += values['mse'].shape[0]
+        return values
+
+    def summary(self):
+        if not self._count:
+            raise ValueError('no batches were given to DataMetrics.update')
+        out = {}
+        for k in DATA_METRIC_NAMES:
+            per_frame = self._sums[k] / self._count
+            out[k] = {'per_frame': [float(v) for v in per_frame], 'mean': float(per_frame.mean())}
+        out['num_sequences'] = int(self._count)
+        return out
+
+
+def format_data_comparison(named_summaries):
+    """Per predicted frame, MSE / MAE / RMSE in the data's units for each named summary."""
+    items = list(named_summaries.items()) if isinstance(named_summaries, Mapping) else list(named_summaries)
+    t = len(items[0][1]['mse']['per_frame'])
+    cell = 12
+    header = 'frame | ' + ' | '.join(str(name).center(3 * cell + 2) for name, _ in items)
+    sub = '      | ' + ' | '.join(' '.join(k.upper().rjust(cell) for k in DATA_METRIC_NAMES) for _ in items)
+    lines = ['in the data\'s units (MSE, MAE: sums over each frame\'s pixels; RMSE: per pixel)', header, sub,
+             '-' * len(header)]
+
+    def row(label, get):
+        return '%5s | ' % label + ' | '.join(
+            ' '.join((_DATA_FORMATS[k] % get(s[k])).rjust(cell) for k in DATA_METRIC_NAMES) for _, s in items)
+    for i in range(t):
+        lines.append(row(str(i + 1), lambda m, i=i: m['per_frame'][i]))
+    lines.append('-' * len(header))
+    lines.append(row('mean', lambda m: m['mean']))
+    return '\n'.join(lines)

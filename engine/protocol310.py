@@ -5,6 +5,8 @@ preprocess  -> RESULT_PATH/00_data/seq_NNNNN.bin   model input, float32 [1, inpu
                                                    float32 [1, seq_length, noise_dim] of draw 0, as
                                                    eval.py draws it (engine.inference.sequence_noise)
                RESULT_PATH/01_label/seq_NNNNN.bin  ground truth, float32 [seq_length, H, W, C] in [0, 1]
+                                                   (normalized data: in model units, the manifest
+                                                   holding the normalization)
                                                    (the whole clip: the baselines need the inputs)
                RESULT_PATH/manifest.json           shapes, config values and the sample list
 runner      -> RESULT_DIR/seq_NNNNN_0.bin          model output, float32 [1, future, H/p, W/p, p*p*C]
@@ -21,7 +23,6 @@ import numpy as np
 from data_provider.mindrecord import create_dataset
 from data_provider.patch import reshape_patch_back
 from engine.errors import UserError
-from engine.metrics import FrameMetrics, all_black_baseline, copy_last_baseline, format_comparison, format_report
 
 DATA_DIR = "00_data"
 LABEL_DIR = "01_label"
@@ -37,6 +38,7 @@ def _write_bin(path, array):
 
 def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
     """Write the per-sample input and label files and the manifest; returns the sample count."""
+    from engine.data_units import read_description, units_from_file
     from engine.inference import sequence_noise
     from engine.trainer import check_data_fits
     from nets.registry import noise_dim
@@ -70,6 +72,9 @@ def preprocess(cfg, test_mindrecord, result_path, max_sequences=0, log=print):
         "label_shape": [cfg.seq_length, cfg.img_height, cfg.img_width, cfg.img_channel],
         "dtype": "float32", "test_mindrecord": os.path.abspath(test_mindrecord), "samples": names,
     }
+    units = units_from_file(test_mindrecord)
+    if units is not None:  # normalized data: inputs and labels are in model units
+        manifest["normalize"] = read_description(test_mindrecord)["normalize"]
     if width:
         manifest.update(noise_shape=[1, cfg.seq_length, width], seed=int(cfg.seed))
     with open(os.path.join(result_path, MANIFEST + ".tmp"), "w", encoding="utf-8") as f:
@@ -131,20 +136,31 @@ def run_python(mindir_path, input_dir, output_dir, noise_dir="", log=print):
 
 
 def postprocess(result_dir, label_dir, log=print):
-    """Per-frame metrics of the runner's outputs against the labels; returns the summaries."""
+    """Per-frame metrics of the runner's outputs against the labels, as eval.py computes them;
+    returns the summaries. For normalized data (the manifest holds the normalization) the
+    predictions are also written in the data's own units, RESULT_DIR/seq_NNNNN_0.npy
+    (float32 [future, H, W, C]), and the metrics include eval.py's data-unit table."""
+    from engine.data_units import DataUnits
+    from engine.evaluator import Scorer
     manifest = read_manifest(label_dir)
     p, inp = manifest["patch_size"], manifest["input_length"]
-    metrics = {"model": FrameMetrics(), "copy-last": FrameMetrics(), "all-black": FrameMetrics()}
+    units = DataUnits(manifest["normalize"], os.path.join(label_dir, MANIFEST)) if manifest.get("normalize") else None
+    if units is not None:
+        log(f"data: {units.describe()}; predictions in the data's units: {result_dir}/seq_NNNNN_0.npy")
+    scorer = Scorer(units)
     for stem in manifest["samples"]:
         truth_all = read_bin(os.path.join(label_dir, stem + ".bin"), manifest["label_shape"])[None]
         out = read_bin(os.path.join(result_dir, stem + "_0.bin"), manifest["output_shape"])
-        pred = reshape_patch_back(out, p)
-        truth = truth_all[:, inp:]
-        metrics["model"].update(pred, truth)
-        metrics["copy-last"].update(copy_last_baseline(truth_all[:, :inp], truth.shape[1]), truth)
-        metrics["all-black"].update(all_black_baseline(truth.shape), truth)
-    summaries = {name: m.summary() for name, m in metrics.items()}
-    log(format_report(summaries["model"]))
-    log("")
-    log(format_comparison(summaries))
+        pred = scorer.limit(reshape_patch_back(out, p))
+        scorer.update(truth_all[:, :inp], truth_all[:, inp:], pred)
+        if units is not None:
+            values = units.to_data(pred[0]).astype(np.float32)
+            _save_npy(os.path.join(result_dir, stem + "_0.npy"), values)
+    summaries, _ = scorer.report(log)
     return summaries
+
+
+def _save_npy(path, array):
+    tmp = path + ".tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
