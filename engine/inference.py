@@ -209,8 +209,9 @@ class MindIRPredictor(Predictor):
 def session_options(ort):
     """ONNX Runtime session options for the CPU: intra-op threads that sleep instead of
     spinning while they wait. Spinning threads compete with every other process for the
-    cores; on the shared 2-core CPU the small ConvLSTM ran 21-24 ms/sequence spinning and
-    14-17 without (README, Size and speed). benchmark.py times the same options."""
+    cores; on the shared 2-core CPU under other load the small PredRNN ran 30-44 ms/sequence
+    without spinning and 41-56 with it, while on an idle machine spinning wins by 1-2 ms on
+    tiny models (docs/performance.md, Changes kept). benchmark.py times the same options."""
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options

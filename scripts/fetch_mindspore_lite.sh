@@ -8,7 +8,7 @@
 # The only MindSpore Lite on PyPI for Linux x86_64 is the mindspore-lite 2.0.0 wheel tagged
 # cp37; it is fetched for that tag (no Python 3.7 needed: only its files are used) and
 # unpacked. It weighs ~170 MB (~480 MB unpacked). Its runtime reads MindIR up to version 1,
-# so it refuses MINDIR files from MindSpore 2.10 (version 3): see README.
+# so it refuses MINDIR files from MindSpore 2.10 (version 3): see docs/deployment.md.
 # Exit status: 0 ready, 3 the download failed (network/index), 1 other failures.
 set -u
 
