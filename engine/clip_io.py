@@ -18,13 +18,16 @@ import re
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from data_provider.custom import VIDEO_EXTENSIONS
 from engine.errors import UserError
 from engine.metrics import to_uint8
 from engine.visualize import BAR_HEIGHT, BAR_INPUT, BAR_PREDICTED, GAP, GAP_VALUE, _enlarge, _save_atomic
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 SEQUENCE_SUFFIXES = (".gif",) + FRAME_SUFFIXES
-SUPPORTED = ".npy, .gif, .png, .jpg or a folder of .png/.jpg frames"
+# video files decoded by the FFmpeg inside MindSpore (as generate_mindrecord.py --dataset=custom)
+VIDEO_SUFFIXES = VIDEO_EXTENSIONS
+SUPPORTED = ".npy, .gif, .png, .jpg, a video file (.avi, .mp4, .mkv, ...) or a folder of .png/.jpg frames"
 
 # uint8 -> float32 exactly as data_provider/mindrecord.py decodes frames
 _TO_UNIT = (np.arange(256) / 255.0).astype(np.float32)
@@ -67,6 +70,20 @@ def _read_image_file(path, channels):
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise UserError(f"cannot read image {path}: {str(e).splitlines()[0][:200] or type(e).__name__}") from None
+
+
+def _read_video(path, channels):
+    """Every frame of a video file, as Pillow pictures are converted (RGB -> L for grey)."""
+    from mindspore.dataset.vision import read_video
+    try:
+        video = np.asarray(read_video(path)[0])
+    except (RuntimeError, ValueError, OSError) as e:
+        raise UserError(f"cannot decode video {path}: {str(e).strip().splitlines()[-1][:200]}") from None
+    if video.ndim != 4 or len(video) == 0:
+        raise UserError(f"cannot decode video {path}: no frames")
+    if channels not in (1, 3):
+        raise UserError(f"{path}: videos give 1 (grey) or 3 (RGB) channels, but the model takes img_channel={channels}")
+    return [_image_to_unit(Image.fromarray(frame), channels, path) for frame in video]
 
 
 def _read_folder(path, channels):
@@ -148,6 +165,9 @@ def _read(path, channels):
         elif lower.endswith(SEQUENCE_SUFFIXES):
             frames = _read_image_file(path, channels)
             sources = [path] * len(frames)
+        elif lower.endswith(VIDEO_SUFFIXES):
+            frames = _read_video(path, channels)
+            sources = [f"{path} frame {i}" for i in range(len(frames))]
         else:
             raise UserError(f"input_clip {path}: unknown file type; expected {SUPPORTED}")
     if not frames:
