@@ -284,13 +284,15 @@ def read_frames(source, arrays):
                 frames.append(_read_image(path))
             except (OSError, ValueError, SyntaxError) as e:
                 raise OSError(f"frame {os.path.basename(path)} is unreadable ({e})") from None
+            # frames of one video that disagree are an error, not a skip: resize / crop
+            # cannot say which is right
             if frames[-1].shape != frames[0].shape:
-                raise ValueError(f"frame {os.path.basename(path)} is {frames[-1].shape[1]}x{frames[-1].shape[0]}"
-                                 f"x{frames[-1].shape[2]} (WxHxC) where the first is "
-                                 f"{frames[0].shape[1]}x{frames[0].shape[0]}x{frames[0].shape[2]}")
+                raise UserError(f"{path}: frame of {frames[-1].shape[0]}x{frames[-1].shape[1]}x{frames[-1].shape[2]} "
+                                f"(HxWxC) where the folder's first is "
+                                f"{frames[0].shape[0]}x{frames[0].shape[1]}x{frames[0].shape[2]}; all frames of a "
+                                f"video must share one size")
             if frames[-1].dtype != frames[0].dtype:
-                raise ValueError(f"frame {os.path.basename(path)} is {frames[-1].dtype} where the first is "
-                                 f"{frames[0].dtype}")
+                raise UserError(f"{path}: {frames[-1].dtype} frame where the folder's first is {frames[0].dtype}")
         frames = np.stack(frames)
     else:
         array = arrays.get(source.path)

@@ -78,7 +78,8 @@ def _read_video(path, channels):
     try:
         video = np.asarray(read_video(path)[0])
     except (RuntimeError, ValueError, OSError) as e:
-        raise UserError(f"cannot decode video {path}: {str(e).strip().splitlines()[-1][:200]}") from None
+        from data_provider.kth import _short_reason  # MindSpore's '[ERROR] ...' line
+        raise UserError(f"cannot decode video {path}: {_short_reason(e)[:200]}") from None
     if video.ndim != 4 or len(video) == 0:
         raise UserError(f"cannot decode video {path}: no frames")
     if channels not in (1, 3):

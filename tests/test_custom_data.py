@@ -98,6 +98,19 @@ def test_videos_in_two_containers_split_by_video(tmp_path):
     assert mr.mindrecord_info(grey["train"])["frame_shape"] == (6, 24, 32, 1)
 
 
+def test_infer_reads_a_video_file_as_its_clip(tmp_path):
+    from engine.clip_io import input_frames
+    frames = coloured_clip(8, 24, 32, 0)
+    write_y4m(str(tmp_path / "clip.y4m"), frames)
+    cfg = load_config(BASE + ["--img_channel=3"])
+    lines = []
+    got = input_frames(str(tmp_path / "clip.y4m"), cfg, notice=lines.append)
+    assert got.shape == (3, 24, 32, 3) and got.dtype == np.float32
+    # FFmpeg reads Y4M as limited-range YUV: colours come back within about 10 levels
+    assert np.abs(got * 255 - frames[-3:]).mean() < 12
+    assert "8 frames of 24x32x3" in lines[0]
+
+
 def test_png_frame_folders_round_trip_exactly_and_resize_or_crop(tmp_path):
     rng = np.random.default_rng(0)
     clips = rng.integers(0, 256, (3, 14, 24, 32), dtype=np.uint8)
@@ -230,6 +243,9 @@ def test_bad_inputs_are_one_clear_line(tmp_path):
         convert(tmp_path, tmp_path / "mixed", "--test_split=0")
     with pytest.raises(UserError, match=r"frames have 1 channel\(s\) but img_channel is 3"):
         convert(tmp_path, tmp_path / "mixed", "--test_split=0", "--img_channel=3")
+    Image.fromarray(np.zeros((20, 32), np.uint8)).save(tmp_path / "mixed" / "g" / "6.png")
+    with pytest.raises(UserError, match=r"g/6.png: frame of 20x32x1 \(HxWxC\) where the folder's first is 24x32x1"):
+        convert(tmp_path, tmp_path / "mixed" / "g", "--test_split=0")
     with pytest.raises(UserError, match="no such file or folder"):
         convert(tmp_path, tmp_path / "nowhere")
     # from the command line: one line, exit code 2

@@ -386,8 +386,10 @@ def test_write_is_atomic(tmp_path, record):
     assert mr.write_mindrecord(path, [seqs[:5]]) == 5
     with pytest.raises(RuntimeError, match="source broke"):
         mr.write_mindrecord(path, failing())
-    with pytest.raises(UserError, match="uint8"):
-        mr.write_mindrecord(path, [seqs[:3].astype(np.float32)])
+    with pytest.raises(UserError, match="uint8, float16 or float32"):
+        mr.write_mindrecord(path, [seqs[:3].astype(np.float64)])
+    with pytest.raises(UserError, match="one dtype"):
+        mr.write_mindrecord(path, [seqs[:3], seqs[:3].astype(np.float32)])
     with pytest.raises(UserError, match="share one shape"):
         mr.write_mindrecord(path, [seqs[:3], seqs[:3, :4]])
     assert sorted(os.listdir(tmp_path)) == ["out.mindrecord", "out.mindrecord.db"]

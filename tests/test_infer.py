@@ -179,9 +179,12 @@ def test_clip_mistakes_are_named(model, clip, tmp_path):
     os.makedirs(tmp_path / "empty")
     msg = _error(model, tmp_path / "empty", tmp_path)
     assert "no .png/.jpg frames" in msg and str(tmp_path / "empty") in msg
+    (tmp_path / "clip.xyz").write_bytes(b"\0" * 16)
+    msg = _error(model, tmp_path / "clip.xyz", tmp_path)
+    assert "unknown file type" in msg and "clip.xyz" in msg
     (tmp_path / "clip.mp4").write_bytes(b"\0" * 16)
     msg = _error(model, tmp_path / "clip.mp4", tmp_path)
-    assert "unknown file type" in msg and "clip.mp4" in msg
+    assert msg.startswith(f"cannot decode video {tmp_path / 'clip.mp4'}: Failed to open the file")
     os.makedirs(tmp_path / "broken")
     (tmp_path / "broken" / "f_1.png").write_bytes(b"not a png")
     assert "cannot read image" in _error(model, tmp_path / "broken", tmp_path)
