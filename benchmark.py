@@ -12,7 +12,9 @@ and optionally the same train step in PyTorch eager. Written as JSON and a markd
 Sizes: 'mmnist' is each model's Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN++
 is the model zoo's default_config.yaml values) at --batch_size (default 2: the CPU's memory,
 see the README); 'small' is two layers of 32 channels, 3x3 kernels, 5 -> 5 frames, patch 4,
-batch 4 (any other option, e.g. --num_hidden=..., overrides both sizes).
+batch 4; 'rgb128x160' is each model's config on RGB 128x160 frames, 10 -> 1, patch 4, batch 4
+(KITTI -> Caltech Pedestrian's shape, for the pipeline's colour case). Any other option, e.g.
+--num_hidden=..., overrides every size.
 
 Every model and part runs in a process of its own (training; inference; the long-run RSS
 probe), so peak RSS is that part's own. Timed steps are medians of --steps repeats after a
@@ -51,7 +53,10 @@ MODEL_CONFIGS = {
 SIZES = {
     "mmnist": {"overrides": [], "batch_size": 2},
     "small": {"overrides": ["--num_hidden=32,32", "--filter_size=3", "--seq_length=10", "--input_length=5",
-                            "--patch_size=4", "--img_width=64"], "batch_size": 4},
+                            "--patch_size=4", "--img_width=64", "--img_height=0"], "batch_size": 4},
+    # RGB 128x160, 10 -> 1 (KITTI / Caltech Pedestrian's shape): the pipeline's colour case
+    "rgb128x160": {"overrides": ["--img_height=128", "--img_width=160", "--img_channel=3", "--seq_length=11",
+                                 "--input_length=10", "--patch_size=4"], "batch_size": 4},
 }
 TORCH_MODELS = ("convlstm", "predrnn", "predrnn_pp")  # tools/torch_step.py
 PIPELINE_SAMPLES = 256
