@@ -6,8 +6,10 @@ import sys
 from engine.errors import UserError
 
 HELP_FLAGS = ("-h", "--help", "--help=true")
-# the third-party packages the entry points import (import name -> what to say)
-DEPENDENCIES = ("mindspore", "numpy", "yaml", "PIL", "skimage", "sklearn", "scipy", "onnxruntime", "onnx")
+# the third-party packages the entry points import: import name -> the name pip installs
+DEPENDENCIES = {"mindspore": "mindspore", "numpy": "numpy", "yaml": "pyyaml", "PIL": "pillow",
+                "skimage": "scikit-image", "sklearn": "scikit-learn", "scipy": "scipy",
+                "onnxruntime": "onnxruntime-gpu", "onnx": "onnx", "h5py": "h5py"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -21,7 +23,7 @@ def setup_hint(missing):
     else:
         how = (f"set it up once with `bash scripts/run_tests.sh` or `. scripts/setup_env.sh` in {ROOT} "
                f"(creates .venv and installs requirements.txt), then `source .venv/bin/activate`")
-    return f"the package '{missing}' is not installed for {where}: {how}"
+    return f"the package '{DEPENDENCIES.get(missing, missing)}' is not installed for {where}: {how}"
 
 
 def help_text(main, argv):

@@ -51,6 +51,13 @@ def test_a_missing_package_is_one_line_saying_how_to_set_up(capsys):
     assert len(err) == 1 and err[0].startswith("error: the package 'mindspore' is not installed")
     assert ".venv/bin/activate" in err[0]
 
+    def sklearn(argv):  # named as pip installs it
+        raise ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
+
+    with pytest.raises(SystemExit):
+        run_cli(sklearn)
+    assert "the package 'scikit-learn' is not installed" in capsys.readouterr().err
+
     def other(argv):  # a module of ours that is missing is a bug, not a set-up problem
         raise ModuleNotFoundError("No module named 'nets.nope'", name="nets.nope")
 
