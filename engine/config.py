@@ -266,6 +266,8 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.decouple_beta >= 0, "decouple_beta", f"must be >= 0, got {cfg.decouple_beta}")
     _require(cfg.num_samples >= 1, "num_samples", f"must be >= 1, got {cfg.num_samples}")
     _require(cfg.archi in ("dcgan", "vgg"), "archi", f"must be dcgan or vgg, got {cfg.archi!r}")
+    _require(cfg.colormap in ("viridis", "radar", "grey"), "colormap",
+             f"must be viridis, radar or grey, got {cfg.colormap!r}")
     for key in OUTPUT_DIR_KEYS:
         check_output_dir(cfg, key)
     if not needs_model:

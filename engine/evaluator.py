@@ -14,6 +14,7 @@ from engine.device import init_context
 from engine.errors import UserError
 from engine.log import RunLog, format_duration, timestamp
 from engine.inference import make_predictor, sequence_noise
+from engine.colormaps import colour_bar, displayable, stack_vertically
 from engine.data_units import units_for
 from engine.metrics import (DataMetrics, FrameMetrics, SampleMetrics, all_black_baseline, copy_last_baseline,
                             format_comparison, format_data_comparison, format_report, format_sample_report)
@@ -96,6 +97,21 @@ class Scorer:
         return summaries, data
 
 
+def save_pictures(inputs, truth, pred, stem, colormap=None):
+    """stem.png (rows: inputs, truth, prediction) and stem.gif of frames in [0, 1]: grey or RGB
+    as they are; one channel of non-8-bit data through `colormap`; other channel counts as
+    one block of rows per channel (the GIF shows the first)."""
+    parts = [displayable(x, colormap) for x in (inputs, truth, pred)]
+    if len(parts[0]) == 1:
+        save_strip_png(parts[0][0], parts[1][0], parts[2][0], stem + ".png")
+    else:
+        pieces = [save_strip_png(a, b, c, f"{stem}.c{k}.png") for k, (a, b, c) in enumerate(zip(*parts))]
+        stack_vertically(pieces, stem + ".png")
+        for piece in pieces:
+            os.remove(piece)
+    save_gif(parts[0][0], parts[1][0], parts[2][0], stem + ".gif")
+
+
 def resolve_latest(cfg, log=print):
     """--pretrained_model=latest: the newest checkpoint of this model in save_dir (training
     keeps one run per save_dir, so it is the newest of the last run); says which it took."""
@@ -167,9 +183,8 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
         scorer.update(inputs, truth, pred)
         while saved < cfg.save_predictions and saved - seen < len(frames):
             i = saved - seen
-            stem = os.path.join(picture_dir, f"seq_{saved:04d}")
-            save_strip_png(view(inputs[i]), view(truth[i]), view(pred[i]), stem + ".png")
-            save_gif(view(inputs[i]), view(truth[i]), view(pred[i]), stem + ".gif")
+            save_pictures(view(inputs[i]), view(truth[i]), view(pred[i]),
+                          os.path.join(picture_dir, f"seq_{saved:04d}"), None if units is None else cfg.colormap)
             saved += 1
         seen += len(frames)
         now = time.perf_counter()
@@ -184,6 +199,10 @@ def evaluate(cfg, log=None, model_key="pretrained_model", log_name="log.txt"):
         log(format_sample_report(samples.summary()))
     if saved:
         log(f"prediction pictures (inputs / truth / prediction): {picture_dir}")
+        if units is not None and units.channels == 1 and cfg.colormap != "grey":
+            bar = colour_bar(os.path.join(picture_dir, "colour_bar.png"), cfg.colormap, float(units.low[0]),
+                             float(units.high[0]), label="data units")
+            log(f"colour bar ({cfg.colormap}, data units): {bar}")
     out = {"model_name": cfg.model_name, "model_file": source, "step": checkpoint_name_step(source),
            "backend": predictor.kind,
            "test_mindrecord": cfg.test_mindrecord, "num_sequences": seen, "metrics": summaries}

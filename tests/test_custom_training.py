@@ -45,7 +45,14 @@ def test_float_data_train_eval_export_310_infer(ms_context, float_data, tmp_path
                                f"--save_dir={tmp_path / 'ckpt'}", f"--eval_dir={tmp_path / 'eval'}",
                                "--max_iterations=20", "--snapshot_interval=20"])
     cfg.pretrained_model = train(cfg, log=quiet)["checkpoint"]
+    cfg.save_predictions = 1
     summaries = evaluate(cfg, log=quiet)
+    # two channels: one block of rows per channel in the strip
+    from PIL import Image
+    from engine.visualize import save_strip_png
+    one = Image.open(save_strip_png(*(np.zeros((4, 24, 32, 1)),) * 3, str(tmp_path / "one.png")))
+    both = Image.open(tmp_path / "eval" / "predictions" / "convlstm-20" / "seq_0000.png")
+    assert both.size == (one.size[0], 2 * one.size[1] + 2)
     with open(tmp_path / "eval" / "metrics.json", encoding="utf-8") as f:
         saved = json.load(f)
     description = json.load(open(float_data["test"] + ".json", encoding="utf-8"))["normalize"]
@@ -132,3 +139,20 @@ def test_rgb_non_square_clips_learn_beyond_both_baselines(ms_context, tmp_path):
     summaries = evaluate(cfg, log=quiet)
     model, copy, black = (summaries[k]["mse"]["mean"] for k in ("model", "copy-last", "all-black"))
     assert model < 0.8 * copy and model < 0.8 * black, (model, copy, black)
+
+
+def test_colormaps_and_pictures_of_single_channel_float_data(tmp_path):
+    from PIL import Image
+    from engine.colormaps import COLORMAPS, apply_colormap, colour_bar, displayable
+    from engine.evaluator import save_pictures
+    ends = apply_colormap(np.array([[0.0], [1.0], [-3.0], [7.0]]), "radar")
+    np.testing.assert_allclose(ends * 255, np.asarray(COLORMAPS["radar"])[[0, -1, 0, -1]], atol=1e-3)
+    mid = apply_colormap(np.array([0.5]), "grey")
+    np.testing.assert_allclose(mid, [0.5, 0.5, 0.5], atol=1e-6)
+    assert [p.shape[-1] for p in displayable(np.zeros((2, 8, 8, 4)), "viridis")] == [1, 1, 1, 1]
+    assert displayable(np.zeros((2, 8, 8, 1)), None)[0].shape[-1] == 1
+    field = np.random.default_rng(0).random((4, 24, 32, 1)).astype(np.float32)
+    save_pictures(field, field, field, str(tmp_path / "seq"), "viridis")
+    assert Image.open(tmp_path / "seq.png").mode == "RGB" and (tmp_path / "seq.gif").is_file()
+    bar = Image.open(colour_bar(str(tmp_path / "bar.png"), "radar", 0.0, 70.5, label="dBZ"))
+    assert bar.mode == "RGB" and bar.size[0] > 256
