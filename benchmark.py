@@ -11,7 +11,7 @@ and optionally the same train step in PyTorch eager. Written as JSON and a markd
 
 Sizes: 'mmnist' is each model's Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN++
 is the model zoo's default_config.yaml values) at --batch_size (default 2: the CPU's memory,
-see the README); 'small' is two layers of 32 channels, 3x3 kernels, 5 -> 5 frames, patch 4,
+see docs/performance.md); 'small' is two layers of 32 channels, 3x3 kernels, 5 -> 5 frames, patch 4,
 batch 4; 'rgb128x160' is each model's config on RGB 128x160 frames, 10 -> 1, patch 4, batch 4
 (KITTI -> Caltech Pedestrian's shape, for the pipeline's colour case). Any other option, e.g.
 --num_hidden=..., overrides every size.

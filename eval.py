@@ -1,6 +1,6 @@
 """Evaluate a checkpoint: python eval.py --pretrained_model=CKPT --test_mindrecord=FILE [--config_path=...]
 
-Prints per-frame MSE / MAE / SSIM / PSNR (conventions in the README) and the same for the
+Prints per-frame MSE / MAE / SSIM / PSNR (conventions in docs/training.md) and the same for the
 copy-last-frame and all-black baselines; writes eval_dir/log.txt and eval_dir/metrics.json.
 """
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)

@@ -49,7 +49,7 @@ guidance() {
         fi
         echo "  or MS_LITE_HOME=/path/to/mindspore-lite-VERSION-linux-x64 (the official tarball, runtime/include + runtime/lib)."
         echo "  Note: MindSpore Lite 2.0 reads MindIR up to version 1, while MindSpore 2.10 exports version 3:"
-        echo "  with that wheel the program builds and runs but refuses such models (see README)."
+        echo "  with that wheel the program builds and runs but refuses such models (see docs/deployment.md)."
     } >&2
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training with MindSpore's launcher msrun (HCCL on Ascend, NCCL on GPU,
-# MindSpore's CPU collectives on CPU). batch_size is per device; see the README.
+# MindSpore's CPU collectives on CPU). batch_size is per device; see docs/training.md.
 # usage: bash scripts/run_distribute_train.sh [DEVICE_NUM] [TRAIN_MINDRECORD_PATH] [CONFIG_PATH] [DEVICE_TARGET] [--key=value ...]
 #   DEVICE_NUM      workers on this node
 # Environment (multi-node: run the script on every node with the same MASTER_ADDR/MASTER_PORT):

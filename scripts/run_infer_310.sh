@@ -52,7 +52,7 @@ elif [ "$DEVICE_TYPE" = Ascend ]; then
     RUNNER=cpp
 else
     RUNNER=python
-    echo "RUNNER: python (infer_mindir.py; the C++ runner needs a MindSpore Lite that reads MindSpore 2.10's MINDIR, see README; give cpp as the 6th argument to use it)"
+    echo "RUNNER: python (infer_mindir.py; the C++ runner needs a MindSpore Lite that reads MindSpore 2.10's MINDIR, see docs/deployment.md; give cpp as the 6th argument to use it)"
 fi
 case "$RUNNER" in cpp|python) ;; *) usage "RUNNER must be cpp or python, got '$RUNNER'" ;; esac
 PYTHON_HINT="hint: the Python runner runs the same protocol with MindSpore: bash scripts/run_infer_310.sh MINDIR DATASET y|n DEVICE_ID $DEVICE_TYPE python"

@@ -143,7 +143,7 @@ void ExplainBuildFailure(const std::string &mindir_path, const mindspore::Status
   }
   std::cerr << "hint: MindSpore Lite must be able to read MindIR from MindSpore " << exporter
             << " and support --device_type=" << device_type
-            << ": rebuild with MS_LITE_HOME set to a matching MindSpore Lite (see README), "
+            << ": rebuild with MS_LITE_HOME set to a matching MindSpore Lite (see docs/deployment.md), "
             << "or use the Python runner (scripts/run_infer_310.sh ... DEVICE_TYPE python)." << std::endl;
 }
 
