@@ -9,7 +9,7 @@ Files are written under a temporary name and renamed, so a reader never sees hal
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from engine.metrics import to_uint8
 
@@ -18,6 +18,9 @@ GAP_VALUE = 255    # white gaps and empty cells: Moving MNIST frames are mostly 
 BAR_HEIGHT = 3     # GIF time bar
 BAR_INPUT = 128    # grey bar while the inputs play ...
 BAR_PREDICTED = 255  # ... white once the predicted frames start
+ROW_LABELS = ("input", "truth", "prediction")
+LABEL_WIDTH = 66   # the left column holding the row labels (Pillow's default font, ~6 px a letter)
+NUMBER_BAND = 12   # the band above the input and truth rows holding the frame numbers
 
 
 def _frames_uint8(frames, what, like=None):
@@ -65,26 +68,47 @@ def _save_atomic(path, save):
     return path
 
 
+def strip_cell(row, col, t_in, h, w, scale=2):
+    """(top, left) pixel of cell (row, col) in save_strip_png's picture: row 0 the inputs,
+    1 the truth, 2 the prediction."""
+    ch, cw = h * scale, w * scale
+    tops = (NUMBER_BAND, 2 * NUMBER_BAND + ch + GAP, 2 * NUMBER_BAND + 2 * (ch + GAP))
+    return tops[row], LABEL_WIDTH + col * (cw + GAP)
+
+
 def save_strip_png(inputs, truth, pred, path, scale=2):
-    """One PNG with three rows of cells: the input frames, the ground-truth future and the
-    predicted future.  Rows shorter than the longest stay blank on the right.  Returns path."""
+    """One PNG with three labelled rows of cells: the input frames, the ground-truth future
+    and the predicted future, with the frame numbers of the sequence (1 .. T_in above the
+    inputs, T_in + 1 .. above the truth; the prediction row shares the truth's columns).
+    Rows shorter than the longest stay blank on the right.  Returns path."""
     scale = _check_scale(scale)
     x = _frames_uint8(inputs, 'inputs')
     rows = [x, _frames_uint8(truth, 'truth', like=x), _frames_uint8(pred, 'pred', like=x)]
     if rows[1].shape[0] != rows[2].shape[0]:
         raise ValueError('truth has %d frames but pred has %d'
                          % (rows[1].shape[0], rows[2].shape[0]))
-    _, h, w, c = x.shape
+    t_in, h, w, c = x.shape
     ch, cw = h * scale, w * scale
     ncols = max(r.shape[0] for r in rows)
-    canvas = np.full((3 * ch + 2 * GAP, ncols * cw + (ncols - 1) * GAP, c), GAP_VALUE,
-                     dtype=np.uint8)
+    height = strip_cell(2, 0, t_in, h, w, scale)[0] + ch
+    canvas = np.full((height, LABEL_WIDTH + ncols * cw + (ncols - 1) * GAP, c), GAP_VALUE, dtype=np.uint8)
     for i, frames in enumerate(rows):
-        top = i * (ch + GAP)
         for j, frame in enumerate(frames):
-            left = j * (cw + GAP)
+            top, left = strip_cell(i, j, t_in, h, w, scale)
             canvas[top:top + ch, left:left + cw] = _enlarge(frame, scale)
     image = _to_image(canvas)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    ink = 0 if c == 1 else (0, 0, 0)
+    for i, label in enumerate(ROW_LABELS):
+        top, _ = strip_cell(i, 0, t_in, h, w, scale)
+        draw.text((2, top + max(0, ch // 2 - 6)), label, fill=ink, font=font)
+    for i, first in ((0, 1), (1, t_in + 1)):
+        for j in range(rows[i].shape[0]):
+            top, left = strip_cell(i, j, t_in, h, w, scale)
+            text = str(first + j)
+            draw.text((left + (cw - draw.textlength(text, font=font)) / 2, top - NUMBER_BAND), text,
+                      fill=ink, font=font)
     return _save_atomic(path, lambda f: image.save(f, format='PNG'))
 
 

@@ -52,7 +52,7 @@ def test_float_data_train_eval_export_310_infer(ms_context, float_data, tmp_path
     from engine.visualize import save_strip_png
     one = Image.open(save_strip_png(*(np.zeros((4, 24, 32, 1)),) * 3, str(tmp_path / "one.png")))
     both = Image.open(tmp_path / "eval" / "predictions" / "convlstm-20" / "seq_0000.png")
-    assert both.size == (one.size[0], 2 * one.size[1] + 2)
+    assert both.size == (one.size[0], 2 * one.size[1] + 2)  # two labelled strips, a gap between
     with open(tmp_path / "eval" / "metrics.json", encoding="utf-8") as f:
         saved = json.load(f)
     description = json.load(open(float_data["test"] + ".json", encoding="utf-8"))["normalize"]

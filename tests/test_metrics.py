@@ -254,15 +254,25 @@ def test_save_strip_png(tmp_path, c, mode):
     path = tmp_path / 'new' / 'dir' / 'strip.png'
     save_strip_png(inputs, truth, pred, path, scale=2)
     assert os.listdir(path.parent) == ['strip.png']      # no temporary file left over
+    from engine.visualize import LABEL_WIDTH, NUMBER_BAND, strip_cell
     with Image.open(path) as im:
         assert im.format == 'PNG' and im.mode == mode
-        assert im.size == (4 * 12 + 3 * 2, 3 * 16 + 2 * 2)
+        # a label column on the left, a band of frame numbers above the input and truth rows
+        assert im.size == (LABEL_WIDTH + 4 * 12 + 3 * 2, 2 * NUMBER_BAND + 3 * 16 + 2 * 2)
         a = np.asarray(im).reshape(im.size[1], im.size[0], c)
     up = lambda f: np.repeat(np.repeat(M.to_uint8(f), 2, axis=0), 2, axis=1)
-    np.testing.assert_array_equal(a[:16, :12], up(inputs[0]))
-    np.testing.assert_array_equal(a[18:34, 14:26], up(truth[1]))
-    np.testing.assert_array_equal(a[36:52, 42:54], up(pred[3]))
-    assert (a[:16, 42:54] == 255).all()                  # blank cell after the inputs
+
+    def cell(row, col):
+        top, left = strip_cell(row, col, 3, 8, 6, 2)
+        return a[top:top + 16, left:left + 12]
+    np.testing.assert_array_equal(cell(0, 0), up(inputs[0]))
+    np.testing.assert_array_equal(cell(1, 1), up(truth[1]))
+    np.testing.assert_array_equal(cell(2, 3), up(pred[3]))
+    assert (cell(0, 3) == 255).all()                     # blank cell after the inputs
+    # the labels and the frame numbers are drawn (dark pixels) in their margins
+    assert (a[:, :LABEL_WIDTH] < 128).any() and (a[:NUMBER_BAND, LABEL_WIDTH:] < 128).any()
+    top_truth = strip_cell(1, 0, 3, 8, 6, 2)[0]
+    assert (a[top_truth - NUMBER_BAND:top_truth, LABEL_WIDTH:] < 128).any()
 
 
 @pytest.mark.parametrize('c', [1, 3])
