@@ -14,6 +14,7 @@ import numpy as np
 from data_provider.digits import builtin_digits, load_idx_images
 from data_provider.mindrecord import write_mindrecord
 from data_provider.moving_mnist import iter_moving_mnist
+from data_provider.openstl import DATASETS as OPENSTL_DATASETS
 from data_provider.sources import find_sources, load_mnist_test_seq, load_thuml_npz
 from engine.errors import UserError
 
@@ -44,7 +45,7 @@ def _generated(cfg, digits, count, seed, length=None):
                              stochastic=bool(cfg.get("stochastic_bounce", False)))
 
 
-DATASETS = ("mmnist", "kth", "custom")
+DATASETS = ("mmnist", "kth", "custom") + OPENSTL_DATASETS
 
 
 def build_mindrecords(cfg, log=print):
@@ -58,6 +59,9 @@ def build_mindrecords(cfg, log=print):
     if cfg.dataset == "custom":
         from data_provider.custom import build_custom
         return build_custom(cfg, log=log)
+    if cfg.dataset in OPENSTL_DATASETS:
+        from data_provider.openstl import build_openstl
+        return build_openstl(cfg, log=log)
     out_dir = cfg.mindrecord_dir
     train_path = os.path.join(out_dir, TRAIN_NAME)
     test_path = os.path.join(out_dir, TEST_NAME)
