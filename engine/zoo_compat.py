@@ -5,7 +5,10 @@ Their train.py saves through ModelCheckpoint around NetWithLossCell(PreRNN), so 
 tensors are named 'network.lstm.{i}.h_conv.weight', ..., 'network.gradient_highway.*',
 'network.conv2d.weight', next to Adam's 'moment1.*' / 'moment2.*', 'beta1_power',
 'beta2_power', 'learning_rate', 'global_step' and their wrapper's 'global_step1', 'eta',
-'mask_true'. A checkpoint of the bare PreRNN has the same names without 'network.'.
+'mask_true'. The bare PreRNN saved with mindspore.save_checkpoint(net, ...) names its
+cells differently: PreRNN fills an empty nn.CellList with append(), and MindSpore 2.x then
+names the cells' tensors '0.h_conv.weight', '1.h_conv.weight', ... (no 'lstm.'), beside
+'gradient_highway.*' and 'conv2d.weight'; both forms are read.
 
 Their maths is ours (checked against their own code by tests/test_zoo_checkpoint.py):
 the same gate split orders (h: i,g,f,o; c: i,g,f; m: i,f,m; x: i,g,f,o,i',g',f'; c2m:
@@ -35,7 +38,7 @@ _TRAINING_SCALARS = {"global_step", "global_step1", "learning_rate", "beta1_powe
                      "current_iterator_step", "last_save_time", "loss_scale", "scale_sense"}
 _OPTIMIZER_PREFIXES = ("moment1.", "moment2.", "vhat.")
 
-_ZOO_SIGNATURE = re.compile(r"^(network\.)?(lstm\.\d+\.(h_conv|c2m_conv|m2o_conv|cell_conv)\.weight"
+_ZOO_SIGNATURE = re.compile(r"^(network\.)?((lstm\.)?\d+\.(h_conv|c2m_conv|m2o_conv|cell_conv)\.weight"
                             r"|gradient_highway\.z_conv\.weight|conv2d\.weight)$")
 
 
@@ -68,10 +71,12 @@ def _our_name(zoo_name):
 
 
 def _network_name(name):
-    """Their network tensor name without the 'network.' prefix; None for training state."""
+    """Their network tensor name without the 'network.' prefix and with 'lstm.' before a bare
+    save's cell index ('0.h_conv.weight' -> 'lstm.0.h_conv.weight'); None for training state."""
     if name in _TRAINING_SCALARS or name.startswith(_OPTIMIZER_PREFIXES):
         return None
-    return name[len("network."):] if name.startswith("network.") else name
+    short = name[len("network."):] if name.startswith("network.") else name
+    return "lstm." + short if short.split(".", 1)[0].isdigit() else short
 
 
 def describe_zoo_config(params):
@@ -93,12 +98,15 @@ def describe_zoo_config(params):
     return ", ".join(parts)
 
 
-def _fail(path, problems, params):
-    lines = [f"model-zoo checkpoint {path} does not fit this predrnn_pp "
-             f"(the checkpoint looks like {describe_zoo_config(params) or 'no PreRNN'}; "
-             "set num_hidden, filter_size, patch_size, img_channel, layer_norm to match):"]
-    lines += [f"  {p}" for p in problems]
-    raise UserError("\n".join(lines))
+def _fail(path, problems, params, unknown=()):
+    head = f"model-zoo checkpoint {path} does not fit this predrnn_pp"
+    if unknown:  # names we cannot place: say which first, before any size hint
+        head += (f": {len(unknown)} tensor(s) it has no place for "
+                 f"({', '.join(unknown[:4])}{', ...' if len(unknown) > 4 else ''})")
+    if len(problems) > len(unknown):  # sizes or missing tensors: what the checkpoint looks like
+        head += (f"{';' if unknown else ''} (the checkpoint looks like {describe_zoo_config(params) or 'no PreRNN'}; "
+                 "set num_hidden, filter_size, patch_size, img_channel, layer_norm to match)")
+    raise UserError("\n".join([head + ":"] + [f"  {p}" for p in problems]))
 
 
 def map_zoo_params(params, net, path="checkpoint"):
@@ -110,7 +118,7 @@ def map_zoo_params(params, net, path="checkpoint"):
     never used); with our layer_norm=False they are dropped only while still at their
     initial ones/zeros, i.e. provably unused."""
     ours = {p.name: tuple(p.shape) for p in net.get_parameters()}
-    mapped, problems = {}, []
+    mapped, problems, unknown = {}, [], []
     for name, value in params.items():
         short = _network_name(name)
         if short is None:
@@ -119,6 +127,7 @@ def map_zoo_params(params, net, path="checkpoint"):
         array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
         if target is None:
             problems.append(f"unknown tensor {name} {tuple(array.shape)}")
+            unknown.append(name)
             continue
         is_norm = target.endswith((".gamma", ".beta"))
         if is_norm and target not in ours:
@@ -148,7 +157,7 @@ def map_zoo_params(params, net, path="checkpoint"):
         if name not in mapped:
             problems.append(f"{name} {shape} of this net is not in the checkpoint")
     if problems:
-        _fail(path, problems, params)
+        _fail(path, problems, params, unknown)
     return mapped
 
 

@@ -40,12 +40,51 @@ def zoo_checkpoint(tag):
     return os.path.join(FIXTURES, manifest()["configs"][tag]["checkpoint"])
 
 
+def bare_name(name):
+    """The name the zoo's bare PreRNN has under mindspore.save_checkpoint(net, ...) for a
+    tensor their train.py saves as `name`: 'network.' dropped and, as PreRNN fills an empty
+    nn.CellList with append(), the cells' 'lstm.' too ('0.h_conv.weight');
+    test_bare_prernn_names_are_what_mindspore_gives pins that rule to MindSpore itself."""
+    short = name[len("network."):]
+    return short[len("lstm."):] if short.startswith("lstm.") else short
+
+
 def bare_copy(ms, src, dst):
-    """The same network saved without the wrapper: no 'network.' prefix, no optimizer."""
+    """The same network saved as the zoo's bare PreRNN is: its names, no optimizer."""
     params = ms.load_checkpoint(src)
-    entries = [{"name": k[len("network."):], "data": v} for k, v in params.items() if k.startswith("network.")]
+    entries = [{"name": bare_name(k), "data": v} for k, v in params.items() if k.startswith("network.")]
     ms.save_checkpoint(entries, dst)
     return dst
+
+
+def test_bare_prernn_names_are_what_mindspore_gives(ms_context):
+    """PreRNN's containers (an empty nn.CellList filled by append, then gradient_highway and
+    conv2d attributes), saved bare and inside their NetWithLossCell's 'network'."""
+    from mindspore import nn
+
+    class Cell(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.h_conv = nn.Conv2d(2, 2, 3)
+
+    class PreRNNShape(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.CellList()
+            for _ in range(2):
+                self.lstm.append(Cell())
+            self.gradient_highway = Cell()
+            self.conv2d = nn.Conv2d(2, 1, 1)
+
+    class Wrapper(nn.Cell):
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+
+    wrapped = [p.name for p in Wrapper(PreRNNShape()).get_parameters()]
+    bare = [p.name for p in PreRNNShape().get_parameters()]
+    assert wrapped[0] == "network.lstm.0.h_conv.weight" and bare[0] == "0.h_conv.weight"
+    assert [bare_name(n) for n in wrapped] == bare
 
 
 def predict(ms, cfg, path):
@@ -72,7 +111,9 @@ def test_zoo_checkpoint_predicts_what_the_zoo_predicted(ms_context, tmp_path, ta
     assert prefixed.shape == expected.shape
     assert np.abs(expected).mean() > 0.02  # non-trivial weights, not ~0 outputs
     np.testing.assert_allclose(prefixed, expected, atol=1e-5)
-    bare = predict(ms, cfg, bare_copy(ms, zoo_checkpoint(tag), str(tmp_path / "bare.ckpt")))
+    bare_path = bare_copy(ms, zoo_checkpoint(tag), str(tmp_path / "bare.ckpt"))
+    assert "0.h_conv.weight" in ms.load_checkpoint(bare_path)
+    bare = predict(ms, cfg, bare_path)
     np.testing.assert_allclose(bare, expected, atol=1e-5)
 
 
@@ -139,6 +180,7 @@ def test_mis_shaped_or_unknown_tensors_give_one_clear_list(ms_context, tmp_path)
     assert "lstm.2.conv_last.0.bias (5,) of this net is not in the checkpoint" in text
     assert "network.lstm.2.h_conv.weight (12, 3, 3, 3) -> lstm.2.conv_h.0.weight (20, 5, 3, 3)" in text
     assert "num_hidden=6,3,3" in text  # says what the checkpoint was trained with
+    assert "1 tensor(s) it has no place for (network.lstm.0.extra_conv.weight)" in text.splitlines()[0]
     # a zoo checkpoint is refused by another model, by name
     with pytest.raises(UserError, match="predrnn_pp only"):
         load_weights(build_model(load_config(zoo_argv("L3", "--model_name=predrnn", "--num_hidden=4,4"))),
