@@ -93,3 +93,20 @@ def test_run_infer_310_picks_cpu_and_the_python_runner_without_ascend(tmp_path):
 def test_distributed_logs_are_ignored_by_git():
     proc = subprocess.run(["git", "check-ignore", "-q", "log_distribute/worker_0.log"], cwd=ROOT)
     assert proc.returncode == 0
+
+
+def test_quickstart_script_runs_and_states_its_bar(tmp_path):
+    """scripts/quickstart.sh end to end at a toy size: data, training (again into the same
+    folder: a rerun starts over), eval, and its one-line verdict on the two baselines."""
+    args = [f"--mindrecord_dir={tmp_path / 'data'}", f"--train_mindrecord={tmp_path / 'data' / 'mnist_train.mindrecord'}",
+            f"--test_mindrecord={tmp_path / 'data' / 'mnist_test.mindrecord'}", f"--save_dir={tmp_path / 'ckpt'}",
+            f"--eval_dir={tmp_path / 'eval'}", "--num_train_sequences=16", "--num_test_sequences=8",
+            "--max_iterations=2", "--save_predictions=1"]
+    for _ in range(2):
+        proc = subprocess.run(["bash", "scripts/quickstart.sh", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    verdict = [l for l in proc.stdout.splitlines() if l.startswith("quickstart: the model ")]
+    assert len(verdict) == 1 and "baselines on MSE and SSIM" in verdict[0] and "min in all" in verdict[0]
+    assert os.path.isfile(tmp_path / "eval" / "predictions" / "convlstm-2" / "seq_0000.png")
+    assert len(os.listdir(tmp_path / "ckpt" / "earlier_runs")) == 1  # the first run, moved aside
