@@ -318,14 +318,35 @@ def torch_command(python, model_name, size, batch_size, steps, extra):
            f"--patch_size={cfg.patch_size}", f"--img_width={cfg.img_width}", f"--img_height={cfg.img_height}", f"--img_channel={cfg.img_channel}",
            f"--seq_length={cfg.seq_length}", f"--input_length={cfg.input_length}", f"--batch_size={batch_size}",
            f"--layer_norm={int(bool(cfg.layer_norm))}", f"--steps={steps}", f"--threads={os.cpu_count()}"]
-    # importing mindspore sets OMP_NUM_THREADS=1 in the process's C environment, which a
-    # child would inherit: give PyTorch the Python-level environment without it
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "LD_LIBRARY_PATH")}
-    # PyTorch's OpenMP threads spin at barriers: with another process on one of the two
-    # cores, a 2-thread step ran 15-25x slower (measured 7.5 s vs 0.3 s, small ConvLSTM);
-    # passive waiting keeps it at its quiet-machine speed
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return cmd, env
+    return cmd, user_environment()
+
+
+def user_environment():
+    """The environment a user's own PyTorch (or numpy) run would have: none of this project's
+    workarounds. Dropped: OMP_NUM_THREADS (importing mindspore sets it to 1 in the process's
+    C environment), LD_LIBRARY_PATH, the oneDNN ISA cap when engine/__init__.py set it (with
+    it PyTorch's convolutions fall from AVX-512 to AVX2: 14.1 instead of 9.0 s/step for
+    PredRNN++ on a Zen 5 EPYC), OpenBLAS's core-type override (it capped numpy's sgemm at
+    ~250 of ~440 GFLOP/s there). The thread count is set on the command line (ours)."""
+    import engine
+    drop = {"OMP_NUM_THREADS", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE"}
+    if engine.ISA_CAP_SET_HERE:
+        drop.add("ONEDNN_MAX_CPU_ISA")
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def matmul_ceiling():
+    """The matmul ceiling of this CPU: numpy's float32 sgemm in a process of its own with the
+    user's environment (no OpenBLAS core-type override), and in this process for comparison."""
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+            "from benchmark import numpy_matmul_gflops; print(numpy_matmul_gflops())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=user_environment())
+    try:
+        clean = float(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        clean = None
+    here = numpy_matmul_gflops()
+    return max(here, clean or 0.0), here, clean
 
 
 def numpy_matmul_gflops(n=2048, repeats=10):
@@ -341,6 +362,19 @@ def numpy_matmul_gflops(n=2048, repeats=10):
     # a ceiling: the fastest repeat (on a shared machine the median caught other load and
     # came out below what the models themselves reached)
     return 2 * n ** 3 / min(times) / 1e9
+
+
+def cpu_isa():
+    """The widest x86 vector ISA /proc/cpuinfo lists (what an uncapped library may use)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")):
+        if flag in flags:
+            return name
+    return platform.machine()
 
 
 def cpu_model():
@@ -388,8 +422,18 @@ def markdown(report):
             f"{latency('graph')} | {latency('mindir')} | {latency('onnx')} | "
             f"{_fmt(pipe, '.0f')}x | {torch_cell} | "
             f"{r['train_peak_rss_gib']:.1f} / {_fmt(inf.get('infer_peak_rss_gib'), '.1f')} |")
-    lines.append(f"\n{report['date']}, {report['machine']} ({report['cpus']} CPUs), MindSpore "
-                 f"{report['mindspore']}; numpy float32 matmul peak in the same run: {peak:.0f} GFLOP/s.")
+    lines.append(f"\n{report['date']}, {report['machine']} ({report['cpus']} CPUs, up to "
+                 f"{report.get('cpu_isa', '?')}), MindSpore {report['mindspore']} with oneDNN capped at "
+                 f"{report.get('onednn_max_cpu_isa') or 'none'}; matmul ceiling in the same run: {peak:.0f} GFLOP/s "
+                 f"(numpy sgemm, the faster of this process"
+                 f"{' with OPENBLAS_CORETYPE=' + report['openblas_coretype'] if report.get('openblas_coretype') else ''}"
+                 f" and a child without the project's settings).")
+    torch_rows = [r["torch"] for r in report.get("rows", []) if isinstance(r.get("torch"), dict)]
+    if torch_rows:
+        t = torch_rows[0]
+        lines.append(f"PyTorch {t.get('torch', '?')}: {t.get('threads', '?')} threads, CPU kernels "
+                     f"{t.get('cpu_capability', '?')}, oneDNN cap {t.get('onednn_max_cpu_isa') or 'none'} "
+                     f"(its own defaults: none of this project's settings are passed to it).")
     for size, pipe in report.get("pipelines", {}).items():
         lines.append(f"MindRecord pipeline ({size}): {pipe['samples_per_s']:.0f} samples/s.")
     if report.get("rss"):
@@ -510,7 +554,7 @@ def main(argv):
         import importlib.util
         torch_python = sys.executable if importlib.util.find_spec("torch") else ""
     import mindspore
-    peak = numpy_matmul_gflops()
+    peak, peak_here, peak_clean = matmul_ceiling()
     rows, rss_rows, pipelines = [], [], {}
     for size in sizes:
         batch_size = int(batch_arg or SIZES[size]["batch_size"])
@@ -556,7 +600,9 @@ def main(argv):
     report = {"date": time.strftime("%Y-%m-%d"), "machine": cpu_model(), "cpus": os.cpu_count(),
               "python": sys.version.split()[0], "mindspore": mindspore.__version__,
               "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
-              "numpy_matmul_gflops": peak, "pipelines": pipelines, "rows": rows,
+              "cpu_isa": cpu_isa(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+              "numpy_matmul_gflops": peak, "numpy_matmul_gflops_as_configured": peak_here,
+              "numpy_matmul_gflops_user_env": peak_clean, "pipelines": pipelines, "rows": rows,
               "rss_steps": [str(s) for s in rss_steps], "rss": rss_rows}
     os.makedirs(out, exist_ok=True)
     for name, text in (("benchmark.json", json.dumps(report, indent=2)), ("benchmark.md", None)):

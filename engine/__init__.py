@@ -9,7 +9,9 @@ import platform
 
 # oneDNN picks slow AVX-512 convolution kernels for MindSpore's plain NCHW tensors on these
 # CPUs (measured 20-50x slower); the AVX2 GEMM path is the fast one. x86 only.
-if platform.machine().lower() in ("x86_64", "amd64"):
-    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+# ISA_CAP_SET_HERE: this package set the cap (benchmark.py keeps it from a PyTorch child).
+ISA_CAP_SET_HERE = platform.machine().lower() in ("x86_64", "amd64") and "ONEDNN_MAX_CPU_ISA" not in os.environ
+if ISA_CAP_SET_HERE:
+    os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX2"
 # MindSpore's C++ warning flood hides the progress lines.
 os.environ.setdefault("GLOG_v", "3")

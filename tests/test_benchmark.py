@@ -1,5 +1,7 @@
 """benchmark.py: the analytic FLOP count and a run on a tiny configuration."""
 import json
+import os
+import platform
 import subprocess
 import sys
 
@@ -73,3 +75,18 @@ def test_benchmark_refuses_parts_it_cannot_report(tmp_path):
                                f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
         assert not (tmp_path / "benchmark.json").exists()
+
+
+def test_the_pytorch_side_runs_as_a_user_would(monkeypatch):
+    """None of the project's settings reach the PyTorch child: no oneDNN ISA cap set by
+    engine, no OpenBLAS core-type override, no OMP_NUM_THREADS=1; the same thread count."""
+    import engine
+    import benchmark
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cmd, env = benchmark.torch_command(sys.executable, "convlstm", "small", 2, 1, [])
+    assert "OPENBLAS_CORETYPE" not in env and "OMP_NUM_THREADS" not in env and "OMP_WAIT_POLICY" not in env
+    if engine.ISA_CAP_SET_HERE:
+        assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2" and "ONEDNN_MAX_CPU_ISA" not in env
+    assert f"--threads={os.cpu_count()}" in cmd
+    assert benchmark.cpu_isa() in ("AVX-512", "AVX2", "AVX", platform.machine())

@@ -13,6 +13,7 @@ with MindSpore's so that both frameworks are timed under the same machine load.
 """
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -216,8 +217,17 @@ def main():
             timed_step()
     print("RESULT " + json.dumps({
         "torch": torch.__version__, "threads": torch.get_num_threads(), "first_step_s": first,
+        "cpu_capability": _cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
         "train_ms_per_step": 1000 * float(np.median(times)), "step_ms": [1000 * v for v in times],
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}), flush=True)
+
+
+def _cpu_capability():
+    """The ISA PyTorch's CPU kernels dispatch to (e.g. AVX512, AVX2)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        return "unknown"
 
 
 if __name__ == "__main__":
