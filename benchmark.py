@@ -318,7 +318,12 @@ def torch_command(python, model_name, size, batch_size, steps, extra):
            f"--patch_size={cfg.patch_size}", f"--img_width={cfg.img_width}", f"--img_height={cfg.img_height}", f"--img_channel={cfg.img_channel}",
            f"--seq_length={cfg.seq_length}", f"--input_length={cfg.input_length}", f"--batch_size={batch_size}",
            f"--layer_norm={int(bool(cfg.layer_norm))}", f"--steps={steps}", f"--threads={os.cpu_count()}"]
-    return cmd, user_environment()
+    env = user_environment()
+    # The one setting PyTorch gets, for the lock-step protocol rather than for speed: beside
+    # the idle MindSpore process on 2 cores, its spinning OpenMP barriers made a small
+    # ConvLSTM step 30x slower (4800 ms/step vs ~150, 2026-12-05); alone it would not wait.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return cmd, env
 
 
 def user_environment():
@@ -433,7 +438,7 @@ def markdown(report):
         t = torch_rows[0]
         lines.append(f"PyTorch {t.get('torch', '?')}: {t.get('threads', '?')} threads, CPU kernels "
                      f"{t.get('cpu_capability', '?')}, oneDNN cap {t.get('onednn_max_cpu_isa') or 'none'} "
-                     f"(its own defaults: none of this project's settings are passed to it).")
+                     f"(its own defaults; only OMP_WAIT_POLICY=PASSIVE, for the lock-step protocol).")
     for size, pipe in report.get("pipelines", {}).items():
         lines.append(f"MindRecord pipeline ({size}): {pipe['samples_per_s']:.0f} samples/s.")
     if report.get("rss"):
