@@ -1,13 +1,15 @@
 """Size and speed of every model: parameters, analytic FLOPs, graph compile time, training
 ms/step and samples/s, achieved GFLOP/s against a numpy float32 matmul peak measured in the
 same run, eval/inference latency per sequence (GRAPH-mode eval, MINDIR through GraphCell,
-ONNX Runtime), MindRecord pipeline throughput against what training consumes, peak RSS,
+ONNX Runtime from Python, and the same ONNX file in ascend310_infer's C++ program on ONNX
+Runtime, built when missing), MindRecord pipeline throughput against what training consumes, peak RSS,
 and optionally the same train step in PyTorch eager. Written as JSON and a markdown table.
 
     python benchmark.py --models=all --size=small,mmnist --out=bench/
     python benchmark.py --models=predrnn_pp --size=mmnist --batch_size=2 --steps=5
     python benchmark.py --models=convlstm --size=small --rss_steps=50,500   # RSS over a long run
     python benchmark.py ... --torch=/tmp/torchvenv/bin/python              # PyTorch eager column
+    python benchmark.py ... --formats=mindir,onnx                           # without the C++ runner
 
 Sizes: 'mmnist' is each model's Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN++
 is the model zoo's default_config.yaml values) at --batch_size (default 2: the CPU's memory,
@@ -28,9 +30,11 @@ step costs about 3x the forward pass (forward + two backward GEMMs per convoluti
 reverse_input, which doubles the steps of some configs, is off while timing.
 Speeds depend on the machine: compare them as ratios taken in one run.
 """
+import glob
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -194,6 +198,40 @@ def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     }
 
 
+def cpp_runner():
+    """ascend310_infer's program on ONNX Runtime (ascend310_infer/out_onnxruntime/main),
+    built when missing or older than its sources, as run_infer_310.sh does."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ascend310_infer")
+    app = os.path.join(here, "out_onnxruntime", "main")
+    sources = glob.glob(os.path.join(here, "src", "*")) + glob.glob(os.path.join(here, "inc", "*")) \
+        + [os.path.join(here, "CMakeLists.txt")]
+    if not os.path.exists(app) or os.path.getmtime(app) < max(os.path.getmtime(p) for p in sources):
+        env = dict(os.environ, BACKEND="onnxruntime", BUILD_DIR=os.path.dirname(app))
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        proc = subprocess.run(["bash", os.path.join(here, "build.sh")], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError("building the C++ runner failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
+    return app
+
+
+def measure_cpp_runner(model, inputs, reference, repeats, batch_size, tmp):
+    """Per-sequence latency of the C++ runner on the same ONNX file and input: it times each
+    sample's Predict; the first of repeats + 1 samples (session warm-up) is left out."""
+    import numpy as np
+    folder, results = os.path.join(tmp, "cpp_in"), os.path.join(tmp, "cpp_out")
+    os.makedirs(folder, exist_ok=True)
+    for i in range(repeats + 1):
+        inputs.tofile(os.path.join(folder, f"seq_{i:05d}.bin"))
+    proc = subprocess.run([cpp_runner(), f"--model_path={model}", f"--input0_path={folder}",
+                           f"--output_dir={results}", "--device_type=CPU"], cwd=tmp, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError((proc.stderr.strip().splitlines() or ["(no output)"])[0])
+    times = [float(t) for t in re.findall(r"^seq_\d+\.bin: ([0-9.]+) ms", proc.stdout, re.M)]
+    got = np.fromfile(os.path.join(results, "seq_00000_0.bin"), np.float32).reshape(reference.shape)
+    return {"ms_per_sequence": statistics.median(times[1:]) / batch_size, "first_ms": times[0],
+            "max_abs_diff": float(np.abs(got - reference).max())}
+
+
 def measure_inference(model_name, size, batch_size, repeats, extra, formats):
     """Latency per sequence of the exported inference graph (inputs -> future) run three ways."""
     import numpy as np
@@ -262,6 +300,12 @@ def measure_inference(model_name, size, batch_size, repeats, extra, formats):
                                "onnxruntime": ort.__version__}
             except Exception as e:
                 out["onnx"] = {"error": str(e).strip().splitlines()[0][:200]}
+            if "cpp" in formats and "error" not in out["onnx"]:
+                try:
+                    out["cpp"] = measure_cpp_runner(os.path.join(tmp, "net.onnx"), inputs, reference, repeats,
+                                                    batch_size, tmp)
+                except Exception as e:
+                    out["cpp"] = {"error": str(e).strip().splitlines()[0][:200]}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["infer_peak_rss_gib"] = peak_rss_gib()
@@ -400,9 +444,9 @@ def _fmt(value, spec):
 def markdown(report):
     peak = report["numpy_matmul_gflops"]
     lines = [] if not report["rows"] else ["| model | size | hidden | params | batch | train GFLOP / step | train ms/step | samples/s | "
-             "GFLOP/s (% of matmul peak) | compile s | eval ms/seq GRAPH | MINDIR | ONNX RT (spinning) | "
+             "GFLOP/s (% of matmul peak) | compile s | eval ms/seq GRAPH | MINDIR | ONNX RT (spinning) | C++ ONNX RT | "
              "pipeline / training samples/s | PyTorch eager ms/step (MS / PT) | peak RSS GiB train / infer |",
-             "|" + "---|" * 16]
+             "|" + "---|" * 17]
     for r in report["rows"]:
         inf = r.get("inference", {})
 
@@ -410,9 +454,11 @@ def markdown(report):
             entry = inf.get(kind) or {}
             if "error" in entry:
                 return "n/a"
-            text = _fmt(entry.get("ms_per_sequence"), ".0f")
+            value = entry.get("ms_per_sequence")
+            spec = ".1f" if value is not None and value < 10 else ".0f"  # tiny models: keep a decimal
+            text = _fmt(value, spec)
             if "spinning_ms_per_sequence" in entry:
-                text += f" ({entry['spinning_ms_per_sequence']:.0f})"
+                text += f" ({entry['spinning_ms_per_sequence']:{spec}})"
             return text
         torch = r.get("torch") or {}
         if "train_ms_per_step" in torch:
@@ -424,7 +470,7 @@ def markdown(report):
             f"| {r['model']} | {r['size']} | {r['num_hidden']} | {r['parameters'] / 1e6:.2f} M | {r['batch_size']} | "
             f"{r['train_gflop_per_step']:.1f} | {r['train_ms_per_step']:.0f} | {r['train_samples_per_s']:.2f} | "
             f"{r['train_gflop_per_s']:.1f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | {r['compile_s']:.0f} | "
-            f"{latency('graph')} | {latency('mindir')} | {latency('onnx')} | "
+            f"{latency('graph')} | {latency('mindir')} | {latency('onnx')} | {latency('cpp')} | "
             f"{_fmt(pipe, '.0f')}x | {torch_cell} | "
             f"{r['train_peak_rss_gib']:.1f} / {_fmt(inf.get('infer_peak_rss_gib'), '.1f')} |")
     lines.append(f"\n{report['date']}, {report['machine']} ({report['cpus']} CPUs, up to "
@@ -523,7 +569,7 @@ def main(argv):
     repeats = int(args.pop("eval_repeats", 3))
     out = args.pop("out", "bench")
     parts = args.pop("parts", "train,infer,pipeline").split(",")
-    formats = args.pop("formats", "mindir,onnx").split(",")
+    formats = args.pop("formats", "mindir,onnx,cpp").split(",")
     torch_python = args.pop("torch", "")
     rss_steps = [int(v) for v in args.pop("rss_steps", "").split(",") if v]
     one = args.pop("one", "")

@@ -1,5 +1,6 @@
-"""310 protocol runner in Python (MindSpore loads the MINDIR): the same input folder and
-result layout as ascend310_infer/out/main, so the protocol runs on any machine.
+"""310 protocol runner in Python (MindSpore loads a MINDIR; ONNX Runtime runs an .onnx file
+given as --mindir_path): the same input folder and result layout as ascend310_infer's C++
+program, so the protocol runs on any machine.
 
     python infer_mindir.py --mindir_path=MODEL.mindir --input0_path=DIR/00_data --output_dir=result_Files
                            [--input1_path=DIR/02_noise]   (a stochastic model's noise)

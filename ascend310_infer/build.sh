@@ -1,21 +1,44 @@
 #!/usr/bin/env bash
-# Builds the MINDIR inference program ascend310_infer/out/main against the MindSpore Lite
-# C++ API (include/api/model.h + the library that defines mindspore::Model::Build).
+# Builds the inference program ascend310_infer/<out>/main on one of two runtimes:
+#   BACKEND=onnxruntime  ONNX Runtime's C++ API: runs the ONNX files export.py writes, on
+#                        CPU (or GPU). The library is the onnxruntime wheel's (the active
+#                        python's onnxruntime package, i.e. the project's .venv); the headers
+#                        come from scripts/fetch_onnxruntime_headers.sh (npm, cached).
+#                        Binary: ascend310_infer/out_onnxruntime/main.
+#   BACKEND=lite         the MindSpore Lite C++ API (include/api/model.h + the library that
+#                        defines mindspore::Model::Build): the model zoo's route for MINDIR
+#                        files on Ascend 310. Binary: ascend310_infer/out/main.
+#   Default: lite where MS_LITE_HOME is set or an Ascend driver is installed, else onnxruntime.
 #
-# usage: bash ascend310_infer/build.sh
+# usage: [BACKEND=lite|onnxruntime] bash ascend310_infer/build.sh
+#   BACKEND=lite:
 #   MS_LITE_HOME  where the API is; any of these layouts:
 #                   DIR/include/api/model.h + DIR/lib                    (an unpacked wheel's mindspore_lite/)
 #                   DIR/mindspore_lite/include/api/model.h + .../lib     (an unpacked wheel, its top folder)
 #                   DIR/runtime/include/api/model.h + DIR/runtime/lib    (the official mindspore-lite tarball)
 #                 scripts/fetch_mindspore_lite.sh downloads and unpacks the mindspore-lite 2.0.0 wheel.
-#   BUILD_DIR     build folder (default ascend310_infer/out); the binary is BUILD_DIR/main.
-# Exit status: 0 built, 2 no MindSpore Lite API found (the message says what to set), 1 other failures.
+#   BACKEND=onnxruntime:
+#   ONNXRUNTIME_ROOT     the official onnxruntime-linux-x64-VERSION archive (include/ + lib/):
+#                        headers and library from it, nothing fetched
+#   ONNXRUNTIME_INCLUDE  folder with onnxruntime_cxx_api.h (default: fetched and cached)
+#   ONNXRUNTIME_LIBRARY  libonnxruntime.so* (default: the active python's onnxruntime wheel)
+#   BUILD_DIR     build folder (default ascend310_infer/out, or out_onnxruntime); the binary is BUILD_DIR/main.
+# Exit status: 0 built, 2 the runtime's API was not found (the message says what to set),
+# 3 a download failed, 1 other failures.
 set -u
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-BUILD_DIR="${BUILD_DIR:-$HERE/out}"
 DEFAULT_CACHE="${HOME:-/root}/.cache/stpl/mindspore-lite-2.0.0"
+has_ascend() { command -v npu-smi >/dev/null 2>&1 || [ -n "${ASCEND_HOME_PATH:-}" ] || [ -d /usr/local/Ascend ]; }
+if [ -z "${BACKEND:-}" ]; then
+    if [ -n "${MS_LITE_HOME:-}" ] || has_ascend; then BACKEND=lite; else BACKEND=onnxruntime; fi
+fi
+case "$BACKEND" in
+    lite) BUILD_DIR="${BUILD_DIR:-$HERE/out}" ;;
+    onnxruntime) BUILD_DIR="${BUILD_DIR:-$HERE/out_onnxruntime}" ;;
+    *) echo "build.sh: error: BACKEND must be lite or onnxruntime, got '$BACKEND'" >&2; exit 2 ;;
+esac
 
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 
@@ -50,9 +73,63 @@ guidance() {
         echo "  or MS_LITE_HOME=/path/to/mindspore-lite-VERSION-linux-x64 (the official tarball, runtime/include + runtime/lib)."
         echo "  Note: MindSpore Lite 2.0 reads MindIR up to version 1, while MindSpore 2.10 exports version 3:"
         echo "  with that wheel the program builds and runs but refuses such models (see docs/deployment.md)."
+        echo "  On CPU/GPU, export ONNX instead and build the ONNX Runtime runner: BACKEND=onnxruntime bash ascend310_infer/build.sh"
     } >&2
 }
 
+for tool in cmake make g++; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (install cmake, make and g++)"
+done
+
+# ---- BACKEND=onnxruntime ----
+if [ "$BACKEND" = onnxruntime ]; then
+    INC="${ONNXRUNTIME_INCLUDE:-}"
+    LIBRARY="${ONNXRUNTIME_LIBRARY:-}"
+    if [ -n "${ONNXRUNTIME_ROOT:-}" ]; then
+        [ -n "$INC" ] || INC="$ONNXRUNTIME_ROOT/include"
+        if [ -z "$LIBRARY" ]; then
+            LIBRARY=$(find "$ONNXRUNTIME_ROOT/lib" -maxdepth 1 -name 'libonnxruntime.so*' -type f 2>/dev/null | sort | tail -n 1)
+        fi
+    fi
+    if [ -z "$LIBRARY" ]; then
+        PY="$(command -v python || command -v python3 || true)"
+        PKG=""
+        [ -n "$PY" ] && PKG=$("$PY" -c "import importlib.util as u, os; s = u.find_spec('onnxruntime'); print(os.path.dirname(s.origin) if s and s.origin else '')" 2>/dev/null || true)
+        [ -n "$PKG" ] && LIBRARY=$(find "$PKG/capi" -maxdepth 1 -name 'libonnxruntime.so*' -type f 2>/dev/null | sort | tail -n 1)
+        if [ -z "$LIBRARY" ]; then
+            echo "build.sh: no ONNX Runtime library found: the active python (${PY:-none}) has no onnxruntime package with capi/libonnxruntime.so*." >&2
+            echo "  Run from the project's environment (source .venv/bin/activate; bash scripts/setup_env.sh installs it)," >&2
+            echo "  or set ONNXRUNTIME_LIBRARY=/path/to/libonnxruntime.so or ONNXRUNTIME_ROOT=/path/to/onnxruntime-linux-x64-VERSION." >&2
+            exit 2
+        fi
+    fi
+    [ -f "$LIBRARY" ] || { echo "build.sh: ONNXRUNTIME_LIBRARY=$LIBRARY does not exist" >&2; exit 2; }
+    if command -v nm >/dev/null 2>&1 && ! nm -D --defined-only "$LIBRARY" 2>/dev/null | grep -q ' T OrtGetApiBase'; then
+        echo "build.sh: $LIBRARY defines no OrtGetApiBase: not an ONNX Runtime library" >&2
+        exit 2
+    fi
+    if [ -z "$INC" ]; then
+        OUT=$(bash "$ROOT/scripts/fetch_onnxruntime_headers.sh")
+        rc=$?
+        echo "$OUT"
+        [ $rc -eq 0 ] || exit $rc
+        INC=$(printf '%s\n' "$OUT" | sed -n 's/^ONNXRUNTIME_INCLUDE=//p' | tail -n 1)
+    fi
+    [ -f "$INC/onnxruntime_cxx_api.h" ] || { echo "build.sh: no onnxruntime_cxx_api.h in $INC (ONNXRUNTIME_INCLUDE / ONNXRUNTIME_ROOT)" >&2; exit 2; }
+    API=$(sed -n 's/^#define ORT_API_VERSION \([0-9]*\)$/\1/p' "$INC/onnxruntime_c_api.h")
+    echo "build.sh: ONNX Runtime backend: headers $INC (C API version ${API:-?}), library $LIBRARY (opened at run time)"
+    mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
+    cmake -S "$HERE" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSTPL_BACKEND=onnxruntime \
+        -DONNXRUNTIME_INCLUDE="$INC" -DONNXRUNTIME_LIBRARY="$LIBRARY" >"$BUILD_DIR/cmake.log" 2>&1 \
+        || { cat "$BUILD_DIR/cmake.log" >&2; die "cmake configure failed (log: $BUILD_DIR/cmake.log)"; }
+    JOBS=$(nproc 2>/dev/null || echo 2)
+    cmake --build "$BUILD_DIR" -- -j"$JOBS" || die "compile/link failed"
+    [ -x "$BUILD_DIR/main" ] || die "build finished but $BUILD_DIR/main is missing"
+    echo "build.sh: built ${BUILD_DIR#"$ROOT"/}/main (ONNX Runtime)"
+    exit 0
+fi
+
+# ---- BACKEND=lite ----
 LAYOUT=""
 SOURCE=""
 if [ -n "${MS_LITE_HOME:-}" ]; then
@@ -116,10 +193,6 @@ if command -v nm >/dev/null 2>&1 && nm -D --defined-only "$LIB" 2>/dev/null | gr
     ABI=1
 fi
 
-for tool in cmake make g++; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (install cmake, make and g++)"
-done
-
 # The Lite version, for the program's error messages: the wheel has version.py, the
 # official tarball carries it in its folder name (mindspore-lite-2.0.0-linux-x64).
 VER=""
@@ -137,11 +210,11 @@ case "$VER" in
 esac
 
 mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
-cmake -S "$HERE" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$HERE" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSTPL_BACKEND=lite \
     -DMS_LITE_INCLUDE_ROOT="$INC_ROOT" -DMS_LITE_LIBRARY="$LIB" \
     -DMS_LITE_RPATH="$RPATH" -DMS_LITE_CXX11_ABI="$ABI" -DMS_LITE_VERSION="$VER" >"$BUILD_DIR/cmake.log" 2>&1 \
     || { cat "$BUILD_DIR/cmake.log" >&2; die "cmake configure failed (log: $BUILD_DIR/cmake.log)"; }
 JOBS=$(nproc 2>/dev/null || echo 2)
 cmake --build "$BUILD_DIR" -- -j"$JOBS" || die "compile/link failed"
 [ -x "$BUILD_DIR/main" ] || die "build finished but $BUILD_DIR/main is missing"
-echo "build.sh: built ${BUILD_DIR#"$ROOT"/}/main"
+echo "build.sh: built ${BUILD_DIR#"$ROOT"/}/main (MindSpore Lite)"

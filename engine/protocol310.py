@@ -105,11 +105,15 @@ def read_bin(path, shape):
 
 
 def run_python(mindir_path, input_dir, output_dir, noise_dir="", log=print):
-    """The Python runner: MindSpore's GraphCell over the same folders the C++ program reads
-    (noise_dir: a stochastic model's second input, input1_path)."""
-    from engine.inference import MindIRPredictor
+    """The Python runner over the same folders the C++ program reads (noise_dir: a
+    stochastic model's second input, input1_path): MindSpore's GraphCell for a MINDIR, ONNX
+    Runtime (CPU) for an .onnx file."""
+    from engine.inference import MindIRPredictor, OnnxPredictor
     manifest = read_manifest(input_dir)
-    predictor = MindIRPredictor(None, mindir_path, batch_size=1)
+    if mindir_path.lower().endswith(".onnx"):
+        predictor = OnnxPredictor(None, mindir_path, providers=["CPUExecutionProvider"])
+    else:
+        predictor = MindIRPredictor(None, mindir_path, batch_size=1)
     if predictor.stochastic and not noise_dir:
         raise UserError(f"{mindir_path} is a stochastic model: give its noise folder as --input1_path "
                         f"(preprocess.py writes RESULT_PATH/{NOISE_DIR})")

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # The model zoo's 310 inference flow: preprocess -> runner -> postprocess.
 #
-# usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE] [RUNNER]
-#   MINDIR_PATH      model exported with export.py --file_format=MINDIR --batch_size=1
+# usage: bash scripts/run_infer_310.sh [MODEL_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE] [RUNNER]
+#   MODEL_PATH       model exported with export.py --batch_size=1: --file_format=MINDIR (the
+#                    zoo's; MindSpore Lite on Ascend, or the Python runner) or ONNX (the
+#                    ONNX Runtime C++ runner on CPU/GPU, or the Python runner)
 #   DATASET_PATH     NEED_PREPROCESS=y: the test MindRecord file (mnist_test.mindrecord);
 #                    NEED_PREPROCESS=n: a folder written by preprocess.py (00_data, 01_label, manifest.json)
 #   NEED_PREPROCESS  y|n
 #   DEVICE_ID        device number
 #   DEVICE_TYPE      Ascend | GPU | CPU (default: Ascend where an Ascend driver is installed, else CPU)
-#   RUNNER           cpp (ascend310_infer/out/main, built by ascend310_infer/build.sh when missing,
-#                    which needs MS_LITE_HOME) | python (infer_mindir.py, MindSpore).
-#                    Default: cpp on Ascend (the zoo's flow); python elsewhere, because the only
-#                    MindSpore Lite on the package index (2.0.0) cannot read the MINDIR files that
-#                    MindSpore 2.10 writes (MindIR version 3).
+#   RUNNER           cpp | python (infer_mindir.py: MindSpore for a MINDIR, ONNX Runtime for ONNX).
+#                    cpp is ascend310_infer's program, built by ascend310_infer/build.sh when
+#                    missing: for a MINDIR on MindSpore Lite (ascend310_infer/out/main, needs
+#                    MS_LITE_HOME), for an ONNX file on ONNX Runtime
+#                    (ascend310_infer/out_onnxruntime/main, built from the project's packages).
+#                    Default: cpp on Ascend (the zoo's flow) and for ONNX files; python for a
+#                    MINDIR elsewhere, because the only MindSpore Lite on the package index
+#                    (2.0.0) cannot read the MINDIR files that MindSpore 2.10 writes (MindIR
+#                    version 3).
 # Environment: CONFIG_ARGS="--config_path=... [--key=value ...]" goes to preprocess.py and
 # postprocess.py (use the config the model was exported with).
 #
@@ -22,7 +28,8 @@ set -u
 
 usage() {
     [ -n "${1:-}" ] && echo "error: $1" >&2
-    echo "usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE(optional: Ascend|GPU|CPU, default Ascend if present, else CPU)] [RUNNER(optional: cpp|python, default cpp on Ascend, else python)]" >&2
+    echo "usage: bash scripts/run_infer_310.sh [MODEL_PATH] [DATASET_PATH] [NEED_PREPROCESS] [DEVICE_ID] [DEVICE_TYPE(optional: Ascend|GPU|CPU, default Ascend if present, else CPU)] [RUNNER(optional: cpp|python, default cpp on Ascend or for an .onnx model, else python)]" >&2
+    echo "  MODEL_PATH: a .mindir or an .onnx file from export.py --batch_size=1" >&2
     echo "  NEED_PREPROCESS=y: DATASET_PATH is the test MindRecord file; n: a preprocess_Result folder from preprocess.py" >&2
     echo "  CONFIG_ARGS=\"--config_path=...\" (environment) is passed to preprocess.py and postprocess.py" >&2
     exit 2
@@ -46,16 +53,23 @@ else
     echo "DEVICE_TYPE: CPU (no Ascend driver found; give Ascend, GPU or CPU as the 5th argument to choose)"
 fi
 case "$DEVICE_TYPE" in Ascend|GPU|CPU) ;; *) usage "DEVICE_TYPE must be Ascend, GPU or CPU, got '$DEVICE_TYPE'" ;; esac
+case "$1" in *.onnx|*.ONNX) FORMAT=onnx ;; *) FORMAT=mindir ;; esac
 if [ -n "${6:-}" ]; then
     RUNNER=$6
 elif [ "$DEVICE_TYPE" = Ascend ]; then
     RUNNER=cpp
+elif [ "$FORMAT" = onnx ]; then
+    RUNNER=cpp
+    echo "RUNNER: cpp (the ONNX Runtime C++ runner, ascend310_infer/out_onnxruntime/main; give python as the 6th argument for ONNX Runtime from Python)"
 else
     RUNNER=python
-    echo "RUNNER: python (infer_mindir.py; the C++ runner needs a MindSpore Lite that reads MindSpore 2.10's MINDIR, see docs/deployment.md; give cpp as the 6th argument to use it)"
+    echo "RUNNER: python (infer_mindir.py with MindSpore). The C++ runner here runs ONNX: python export.py --file_format=ONNX --batch_size=1 ..., then pass the .onnx file (a MINDIR needs a MindSpore Lite that reads MindSpore 2.10's MindIR, see docs/deployment.md)"
 fi
 case "$RUNNER" in cpp|python) ;; *) usage "RUNNER must be cpp or python, got '$RUNNER'" ;; esac
-PYTHON_HINT="hint: the Python runner runs the same protocol with MindSpore: bash scripts/run_infer_310.sh MINDIR DATASET y|n DEVICE_ID $DEVICE_TYPE python"
+if [ "$RUNNER" = cpp ] && [ "$FORMAT" = onnx ] && [ "$DEVICE_TYPE" = Ascend ]; then
+    usage "an ONNX model runs on CPU or GPU (ONNX Runtime); on Ascend give a MINDIR (MindSpore Lite)"
+fi
+PYTHON_HINT="hint: the Python runner runs the same protocol: bash scripts/run_infer_310.sh MODEL DATASET y|n DEVICE_ID $DEVICE_TYPE python; on CPU/GPU the C++ runner runs ONNX exports (export.py --file_format=ONNX --batch_size=1)"
 
 # common.sh moves to the repository root and activates .venv; the outputs belong in the
 # caller's directory, so come back to it afterwards.
@@ -70,7 +84,7 @@ DATASET=$(tidy "$2")
 # Word splitting on purpose: CONFIG_ARGS holds several --key=value options.
 read -r -a EXTRA <<<"${CONFIG_ARGS:-}"
 
-[ -f "$MODEL" ] || fail "MINDIR_PATH not found: $MODEL" 2
+[ -f "$MODEL" ] || fail "MODEL_PATH not found: $MODEL" 2
 export GLOG_v="${GLOG_v:-3}"   # MindSpore / MindSpore Lite: errors only in the logs
 
 # ---- preprocess ----
@@ -97,10 +111,14 @@ RESULT_DIR="$PWD_AT_CALL/result_Files"
 rm -rf "$RESULT_DIR" "$PWD_AT_CALL/time_Result"
 mkdir -p "$RESULT_DIR"
 if [ "$RUNNER" = cpp ]; then
-    APP="$ROOT/ascend310_infer/out/main"
-    if [ ! -x "$APP" ]; then
+    if [ "$FORMAT" = onnx ]; then BACKEND=onnxruntime; APP="$ROOT/ascend310_infer/out_onnxruntime/main"
+    else BACKEND=lite; APP="$ROOT/ascend310_infer/out/main"; fi
+    # (re)built when missing or older than its sources
+    STALE=$(find "$ROOT/ascend310_infer/src" "$ROOT/ascend310_infer/inc" "$ROOT/ascend310_infer/CMakeLists.txt" \
+        -newer "$APP" 2>/dev/null | head -n 1)
+    if [ ! -x "$APP" ] || [ -n "$STALE" ]; then
         echo "[2/3] building $APP (log: build.log)"
-        bash "$ROOT/ascend310_infer/build.sh" >build.log 2>&1
+        BACKEND=$BACKEND BUILD_DIR="$(dirname "$APP")" bash "$ROOT/ascend310_infer/build.sh" >build.log 2>&1
         rc=$?
         if [ $rc -ne 0 ]; then
             cat build.log >&2
@@ -109,16 +127,16 @@ if [ "$RUNNER" = cpp ]; then
         fi
     fi
     echo "[2/3] inference: $APP on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
-    "$APP" --mindir_path="$MODEL" --input0_path="$DATA_DIR" ${NOISE_ARGS[@]+"${NOISE_ARGS[@]}"} --device_type="$DEVICE_TYPE" \
+    "$APP" --model_path="$MODEL" --input0_path="$DATA_DIR" ${NOISE_ARGS[@]+"${NOISE_ARGS[@]}"} --device_type="$DEVICE_TYPE" \
         --device_id="$DEVICE_ID" --output_dir="$RESULT_DIR" >infer.log 2>&1
     rc=$?
     if [ $rc -ne 0 ]; then
         grep -E '^(error|hint):|mind ir version' infer.log >&2 || tail -n 20 infer.log >&2
-        [ "$DEVICE_TYPE" = Ascend ] || echo "$PYTHON_HINT" >&2
+        [ "$DEVICE_TYPE" = Ascend ] || [ "$FORMAT" = onnx ] || echo "$PYTHON_HINT" >&2
         fail "inference failed (exit $rc; log: infer.log)"
     fi
 else
-    echo "[2/3] inference: infer_mindir.py on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
+    echo "[2/3] inference: infer_mindir.py ($([ "$FORMAT" = onnx ] && echo "ONNX Runtime" || echo MindSpore)) on $DEVICE_TYPE $DEVICE_ID (log: infer.log)"
     python "$ROOT/infer_mindir.py" --mindir_path="$MODEL" --input0_path="$DATA_DIR" ${NOISE_ARGS[@]+"${NOISE_ARGS[@]}"} \
         --device_target="$DEVICE_TYPE" --device_id="$DEVICE_ID" --output_dir="$RESULT_DIR" >infer.log 2>&1
     rc=$?

@@ -87,7 +87,13 @@ def test_run_infer_310_picks_cpu_and_the_python_runner_without_ascend(tmp_path):
     proc = subprocess.run(["bash", "scripts/run_infer_310.sh", str(tmp_path / "none.mindir"), "data", "y", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert "DEVICE_TYPE: CPU" in proc.stdout and "RUNNER: python" in proc.stdout, proc.stdout + proc.stderr
-    assert proc.returncode == 2 and "MINDIR_PATH not found" in proc.stderr
+    assert "The C++ runner here runs ONNX" in proc.stdout
+    assert proc.returncode == 2 and "MODEL_PATH not found" in proc.stderr
+    # an ONNX file: the C++ runner on ONNX Runtime
+    proc = subprocess.run(["bash", "scripts/run_infer_310.sh", str(tmp_path / "none.onnx"), "data", "y", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert "RUNNER: cpp (the ONNX Runtime C++ runner" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "MODEL_PATH not found" in proc.stderr
 
 
 def test_distributed_logs_are_ignored_by_git():

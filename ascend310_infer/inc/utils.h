@@ -35,6 +35,9 @@ bool MakeDirs(const std::string &path);
 // Sets `error` and returns an empty list when the folder cannot be read.
 std::vector<std::string> ListFiles(const std::string &dir, const std::string &suffix, std::string *error);
 
+// [1,10,16,16,16]
+std::string ShapeString(const std::vector<int64_t> &shape);
+
 std::string JoinPath(const std::string &dir, const std::string &name);
 // "seq_00001.bin" -> "seq_00001"
 std::string FileStem(const std::string &name);

@@ -103,6 +103,14 @@ std::vector<std::string> ListFiles(const std::string &dir, const std::string &su
   return names;
 }
 
+std::string ShapeString(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    text += (i ? "," : "") + std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
 std::string JoinPath(const std::string &dir, const std::string &name) {
   if (dir.empty()) {
     return name;
