@@ -3,9 +3,15 @@
     python export.py --device_id=0 --pretrained_model=CKPT --file_format=MINDIR [--config_path=...]
                      [--batch_size=1] [--file_name=out/predrnn_pp]
 
-Input: the input_length known frames, patch-reshaped, float32 [batch, input_length, H/p, W/p, p*p*C];
-output: the predicted frames [batch, seq_length - input_length, H/p, W/p, p*p*C]. The batch
-size is fixed in the file: export one file per batch size (the 310 tools use batch 1).
+Input `frames`: the input_length known frames, patch-reshaped, float32
+[batch, input_length, H/p, W/p, p*p*C] (stochastic models, SRVP: a second input `noise`,
+float32 [batch, seq_length, noise_dim] ~ N(0, I)); output `predictions`: the predicted frames
+[batch, seq_length - input_length, H/p, W/p, p*p*C]. ONNX carries these names as they are;
+MINDIR names its inputs "<graph>:frames" / "<graph>:noise" and its output after the last node
+(take it by position). The output is the raw model output, not clipped: eval.py, infer.py
+and postprocess.py clip it to [0, 1] (normalized custom data: to the data's range) before
+scoring or saving. The batch size is fixed in the file: export one file per batch size
+(the 310 tools use batch 1).
 """
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)
 from engine.cli import run_cli
@@ -22,9 +28,16 @@ def main(argv):
     target = init_context(cfg)
     file_name = cfg.file_name or f"{cfg.model_name}_b{cfg.batch_size}"
     path = export_model(cfg, cfg.pretrained_model, cfg.file_format, cfg.batch_size, file_name, target)
+    from nets.registry import noise_dim
     shape = input_shape(cfg, cfg.batch_size)
-    print(f"exported {cfg.file_format} {path}: input float32 {list(shape)}, "
-          f"output float32 {[shape[0], cfg.seq_length - cfg.input_length] + list(shape[2:])}")
+    print(f"exported {cfg.file_format} {path}")
+    print(f"  input  frames      float32 {list(shape)}")
+    if noise_dim(cfg):
+        print(f"  input  noise       float32 {[shape[0], cfg.seq_length, noise_dim(cfg)]} (N(0, I))")
+    print(f"  output predictions float32 {[shape[0], cfg.seq_length - cfg.input_length] + list(shape[2:])}"
+          + (" (by position in MINDIR)" if cfg.file_format != "ONNX" else ""))
+    print("  the output is raw, not clipped: eval.py, infer.py and postprocess.py clip it to [0, 1] "
+          "(normalized data: to the data's range) before scoring or saving")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ class InferenceNet(nn.Cell):
         self.padding = ms.Tensor(np.zeros((batch_size, self.future, height, width, channel), np.float32))
         self.mask = ms.Tensor(eval_mask(batch_size, cfg.seq_length, cfg.input_length))
 
-    def construct(self, inputs):
-        frames = ops.concat((inputs, self.padding), axis=1)
+    # The parameter names become the exported graph's input names (ONNX: frames, noise;
+    # MINDIR: "<graph>:frames"), which C++ callers use.
+    def construct(self, frames):
+        frames = ops.concat((frames, self.padding), axis=1)
         out = self.net(frames, self.mask)
         # an explicit start: ONNX Runtime refuses the graph a negative index exports to
         start = out.shape[1] - self.future
@@ -47,8 +49,8 @@ class StochasticInferenceNet(InferenceNet):
     """(inputs, noise [B, seq_length, noise_dim]) -> future: the sampling path of a
     stochastic model with its noise as an explicit input."""
 
-    def construct(self, inputs, noise):
-        frames = ops.concat((inputs, self.padding), axis=1)
+    def construct(self, frames, noise):
+        frames = ops.concat((frames, self.padding), axis=1)
         out = self.net.sample(frames, noise)
         start = out.shape[1] - self.future
         return out[:, start:]
@@ -102,7 +104,32 @@ def export_model(cfg, checkpoint, file_format, batch_size, file_name, device_tar
     path = base + FORMAT_SUFFIX[file_format]
     if not os.path.isfile(path):
         raise UserError(f"export wrote no {path}")
+    if file_format == "ONNX":
+        name_onnx_output(path, OUTPUT_NAME)
     return path
+
+
+INPUT_NAMES = ("frames", "noise")  # the exported graphs' inputs (noise: stochastic models only)
+OUTPUT_NAME = "predictions"
+
+
+def name_onnx_output(path, name):
+    """Rename the ONNX graph's single output (MindSpore names it after its last node, e.g.
+    '328-Default/net-ConvLSTM/StridedSlice-op9') to a stable name, so that C++ callers can
+    ask for it by name; the file is replaced atomically."""
+    import onnx
+    model = onnx.load(path)
+    old = model.graph.output[0].name
+    if old == name:
+        return
+    for node in model.graph.node:
+        node.output[:] = [name if o == old else o for o in node.output]
+        node.input[:] = [name if i == old else i for i in node.input]
+    model.graph.output[0].name = name
+    onnx.checker.check_model(model)
+    tmp = path + ".tmp"
+    onnx.save(model, tmp)
+    os.replace(tmp, path)
 
 
 def _pad_batch(part, batch_size):

@@ -31,8 +31,41 @@ def random_checkpoint(cfg, path):
 
 
 # stochastic models take a noise input and whole 64x64 frames: tests/test_srvp.py exports them
+def cpp_runner_predictions(binary, onnx_path, inputs, expected, tmp_path, noise=None):
+    """The C++ runner (ONNX Runtime) on the same ONNX file and inputs (noise: a stochastic
+    model's second input): its predictions, checked against MindSpore's to 1e-4."""
+    from tests.conftest import run_onnxruntime_runner
+    folder, noise_folder, out = tmp_path / "cpp_in", tmp_path / "cpp_noise", tmp_path / "cpp_out"
+    folder.mkdir()
+    inputs.tofile(folder / "seq_00000.bin")
+    if noise is not None:
+        noise_folder.mkdir()
+        noise.tofile(noise_folder / "seq_00000.bin")
+    proc = run_onnxruntime_runner(binary, onnx_path, folder, out, noise_dir=noise_folder if noise is not None else None,
+                                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "input 0 frames" in proc.stdout and "output 0 predictions" in proc.stdout, proc.stdout
+    got = np.fromfile(out / "seq_00000_0.bin", np.float32).reshape(expected.shape)
+    assert np.abs(got - expected).max() < 1e-4
+    return got
+
+
+def assert_same_table(cpp, expected, patch_size):
+    """eval.py's per-frame table (engine.metrics on the frames patched back, against a truth
+    near the prediction, so that SSIM is far from 0 and relative errors mean something)
+    from the C++ predictions equals the one from MindSpore's within 1e-4 relative."""
+    from data_provider.patch import reshape_patch_back
+    from engine.metrics import summarize
+    near = np.clip(expected, 0, 1) + 0.1 * np.random.default_rng(2).standard_normal(expected.shape)
+    truth = reshape_patch_back(np.clip(near, 0, 1).astype(np.float32), patch_size)
+    want = summarize(reshape_patch_back(expected, patch_size), truth)
+    have = summarize(reshape_patch_back(cpp, patch_size), truth)
+    for metric in ("mse", "mae", "ssim", "psnr"):
+        np.testing.assert_allclose(have[metric]["per_frame"], want[metric]["per_frame"], rtol=1e-4)
+
+
 @pytest.mark.parametrize("model_name", [m for m in model_names() if not is_stochastic(m)])
-def test_onnx_and_mindir_match_mindspore(ms_context, tmp_path, model_name):
+def test_onnx_and_mindir_match_mindspore(ms_context, onnxruntime_runner, tmp_path, model_name):
     from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model
     cfg = load_config(SHORT + WIDE + [f"--model_name={model_name}"] + EXTRA.get(model_name, []))
     ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
@@ -45,8 +78,15 @@ def test_onnx_and_mindir_match_mindspore(ms_context, tmp_path, model_name):
     np.testing.assert_array_equal(MindIRPredictor(cfg, mindir).predict(inputs), expected)
 
     onnx_path = export_model(cfg, ckpt, "ONNX", 2, str(tmp_path / "model.onnx"), "CPU")
-    got = OnnxPredictor(cfg, onnx_path, providers=["CPUExecutionProvider"]).predict(inputs)
+    runtime = OnnxPredictor(cfg, onnx_path, providers=["CPUExecutionProvider"])
+    assert [i.name for i in runtime.session.get_inputs()] == ["frames"]
+    assert [o.name for o in runtime.session.get_outputs()] == ["predictions"]
+    got = runtime.predict(inputs)
     assert np.abs(got - expected).max() < 1e-4
+
+    # the C++ runner on the same file: the same predictions, so eval.py's per-frame table
+    cpp = cpp_runner_predictions(onnxruntime_runner, onnx_path, inputs, expected, tmp_path)
+    assert_same_table(cpp, expected, cfg.patch_size)
 
 
 def test_air_needs_ascend(tmp_path):

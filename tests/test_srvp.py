@@ -251,7 +251,7 @@ def srvp_files(tiny, tmp_path_factory):
     return {"dir": out, "ckpt": ckpt, "test": paths["test"], "train": paths["train"]}
 
 
-def test_export_with_noise_input_matches_mindspore(tiny, srvp_files):
+def test_export_with_noise_input_matches_mindspore(tiny, srvp_files, onnxruntime_runner, tmp_path):
     """MINDIR and ONNX Runtime take (frames, noise) and give MindSpore's futures; the same
     noise gives the same future in every runtime, other noise another one."""
     from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model, sequence_noise
@@ -274,7 +274,15 @@ def test_export_with_noise_input_matches_mindspore(tiny, srvp_files):
     onnx_path = export_model(cfg, srvp_files["ckpt"], "ONNX", 2, str(srvp_files["dir"] / "srvp.onnx"), "CPU")
     runtime = OnnxPredictor(cfg, onnx_path, providers=["CPUExecutionProvider"])
     assert runtime.stochastic
+    assert [i.name for i in runtime.session.get_inputs()] == ["frames", "noise"]
+    assert [o.name for o in runtime.session.get_outputs()] == ["predictions"]
     np.testing.assert_allclose(runtime.predict(inputs, eps), want, atol=1e-4)
+
+    # the C++ runner (ONNX Runtime) feeds the noise folder as the noise input: MindSpore's
+    # futures, so eval.py's per-frame table
+    from tests.test_export import assert_same_table, cpp_runner_predictions
+    cpp = cpp_runner_predictions(onnxruntime_runner, onnx_path, inputs[:2], want[:2], tmp_path, noise=eps[:2])
+    assert_same_table(cpp, want[:2], cfg.patch_size)
 
 
 def test_transposed_convs_for_onnx_compute_the_same(ms_context):
