@@ -53,6 +53,8 @@ MODEL_CONFIGS = {
     "predrnn_v2": "configs/predrnn_v2_mmnist.yaml",
     "predrnn_pp": "configs/predrnn_pp_mmnist.yaml",
     "e3d_lstm": "configs/e3d_lstm_mmnist.yaml",
+    "simvp": "configs/simvp_mmnist.yaml",
+    "tau": "configs/tau_mmnist.yaml",
 }
 SIZES = {
     "mmnist": {"overrides": [], "batch_size": 2},
@@ -76,13 +78,35 @@ def conv_calls(name, cfg):
     return cfg.seq_length - 1
 
 
+def simvp_conv_site(name, cfg):
+    """(downsampling factor of the conv's output grid, calls per sequence) for SimVP: the
+    encoder and decoder run on every input frame, the translator once per clip, each clip
+    application repeated by the rolling scheme when more frames are predicted than read."""
+    from layers.simvp_blocks import sampling_pattern
+    future = cfg.seq_length - cfg.input_length
+    clips = -(-future // cfg.input_length)
+    parts = name.split(".")
+    if parts[0] == "enc":  # enc.enc.i...: after block i's own stride
+        return 2 ** sum(sampling_pattern(cfg.N_S)[:int(parts[2]) + 1]), clips * cfg.input_length
+    if parts[0] == "dec":
+        if parts[1] == "readout":
+            return 1, clips * cfg.input_length
+        up = sampling_pattern(cfg.N_S, reverse=True)  # dec.dec.i: before block i's PixelShuffle
+        return 2 ** (cfg.N_S // 2 - sum(up[:int(parts[2])])), clips * cfg.input_length
+    return 2 ** (cfg.N_S // 2), clips  # the translator
+
+
 def conv_flops_per_sequence(net, cfg):
     from mindspore import nn
     from nets.base import frame_dims
     _, height, width = frame_dims(cfg)
     total = 0
     for name, cell in net.cells_and_names():
-        if isinstance(cell, nn.Conv2d):
+        if isinstance(cell, nn.Conv2d) and cfg.model_name in ("simvp", "tau"):
+            cout, cin_per_group, kh, kw = cell.weight.shape
+            factor, calls = simvp_conv_site(name, cfg)
+            total += 2 * cout * cin_per_group * kh * kw * (height // factor) * (width // factor) * calls
+        elif isinstance(cell, nn.Conv2d):
             cout, cin_per_group, kh, kw = cell.weight.shape
             total += 2 * cout * cin_per_group * kh * kw * height * width * conv_calls(name, cfg)
         elif isinstance(cell, nn.Conv3d):  # E3D-LSTM: 'same' over the window, or a stride that folds it
@@ -186,7 +210,7 @@ def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps, serve)
     flops = conv_flops_per_sequence(net, cfg)
     return {
-        "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": cfg.num_hidden,
+        "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": (f"S{cfg.hid_S},T{cfg.hid_T}" if model_name in ("simvp", "tau") else cfg.num_hidden),
         "filter_size": cfg.filter_size, "patch_size": cfg.patch_size, "img_height": cfg.img_height,
         "img_width": cfg.img_width,
         "layer_norm": bool(cfg.layer_norm), "frames": f"{cfg.input_length}->{cfg.seq_length - cfg.input_length}",
@@ -278,6 +302,8 @@ def measure_inference(model_name, size, batch_size, repeats, extra, formats):
             try:
                 import onnxruntime as ort
                 from engine.inference import session_options
+                if hasattr(infer.net, "use_exportable_ops"):  # as export.py: ops ONNX export knows
+                    infer.net.use_exportable_ops()
                 began = time.perf_counter()
                 ms.export(infer, x, file_name=os.path.join(tmp, "net"), file_format="ONNX")
                 export_s = time.perf_counter() - began

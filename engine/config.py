@@ -251,8 +251,8 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.mode in ("GRAPH", "PYNATIVE"), "mode", f"must be GRAPH or PYNATIVE, got {cfg.mode!r}")
     _require(cfg.file_format in ("MINDIR", "ONNX", "AIR"), "file_format",
              f"must be MINDIR, ONNX or AIR, got {cfg.file_format!r}")
-    _require(cfg.lr_schedule in ("constant", "cosine", "step", "linear"), "lr_schedule",
-             f"must be constant, cosine, step or linear, got {cfg.lr_schedule!r}")
+    _require(cfg.lr_schedule in ("constant", "cosine", "step", "linear", "onecycle"), "lr_schedule",
+             f"must be constant, cosine, step, linear or onecycle, got {cfg.lr_schedule!r}")
     _require(0 <= cfg.lr_decay_start < cfg.max_iterations or cfg.lr_schedule != "linear", "lr_decay_start",
              f"must be in [0, max_iterations) for lr_schedule linear, got {cfg.lr_decay_start}")
     parse_int_list(cfg.lr_step_iters, "lr_step_iters")
@@ -268,6 +268,14 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.archi in ("dcgan", "vgg"), "archi", f"must be dcgan or vgg, got {cfg.archi!r}")
     _require(cfg.colormap in ("viridis", "radar", "grey"), "colormap",
              f"must be viridis, radar or grey, got {cfg.colormap!r}")
+    _require(cfg.simvp_model_type in ("gsta", "incepu", "tau"), "simvp_model_type",
+             f"must be gsta, incepu or tau, got {cfg.simvp_model_type!r}")
+    _require(cfg.alpha >= 0, "alpha", f"must be >= 0, got {cfg.alpha}")
+    for key in ("hid_S", "hid_T", "N_S", "spatio_kernel_enc", "spatio_kernel_dec"):
+        _require(cfg[key] > 0, key, f"must be positive, got {cfg[key]}")
+    _require(cfg.N_T >= 2, "N_T", f"must be at least 2, got {cfg.N_T}")
+    _require(0 <= cfg.drop < 1 and 0 <= cfg.drop_path < 1, "drop_path" if cfg.drop_path >= 1 or cfg.drop_path < 0
+             else "drop", f"must be in [0, 1), got drop={cfg.drop}, drop_path={cfg.drop_path}")
     for key in OUTPUT_DIR_KEYS:
         check_output_dir(cfg, key)
     if not needs_model:

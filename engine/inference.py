@@ -75,6 +75,8 @@ def build_inference_net(cfg, checkpoint, batch_size, onnx=False):
     from nets.registry import build_model, is_stochastic
     net = build_model(cfg)
     load_weights(net, checkpoint, cfg=cfg)
+    if onnx and hasattr(net, "use_exportable_ops"):  # the same maths from ops ONNX export knows
+        net.use_exportable_ops()
     if not is_stochastic(cfg.model_name):
         return InferenceNet(net, cfg, batch_size)
     if onnx:  # MindSpore's ONNX export has no ConvTranspose: the same maths from pad + conv

@@ -93,6 +93,8 @@ def learning_rates(cfg, group_size=1):
         # last step, as its LambdaLR stepped after each optimiser step past the burn-in
         span = max(1, n - cfg.lr_decay_start)
         lr = cfg.lr * np.clip((n - steps - 1) / span, 0.0, 1.0)
+    elif cfg.lr_schedule == "onecycle":
+        lr = onecycle(n, cfg.lr)
     elif cfg.lr_schedule == "step":
         lr = np.full(n, cfg.lr)
         for boundary in parse_int_list(cfg.lr_step_iters, "lr_step_iters"):
@@ -104,6 +106,22 @@ def learning_rates(cfg, group_size=1):
     if cfg.lr_scale_by_devices:
         lr = lr * group_size
     return lr.astype(np.float32)
+
+
+def onecycle(total, max_lr, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    """PyTorch's OneCycleLR with its defaults (cosine annealing, two phases), stepped once
+    per iteration as OpenSTL does: max_lr / div_factor rising to max_lr over the first
+    pct_start of the steps, then falling to max_lr / div_factor / final_div_factor."""
+    start, low = max_lr / div_factor, max_lr / div_factor / final_div_factor
+    rise_end, fall_end = float(pct_start * total) - 1, float(total - 1)
+    lr = np.empty(total)
+    for step in range(total):
+        if step <= rise_end:
+            a, b, pct = start, max_lr, step / rise_end if rise_end > 0 else 1.0
+        else:
+            a, b, pct = max_lr, low, (step - rise_end) / (fall_end - rise_end)
+        lr[step] = b + (a - b) / 2.0 * (1.0 + math.cos(math.pi * pct))
+    return lr
 
 
 def step_noise(net, step, cfg, num_shards=1, shard_id=0):

@@ -15,6 +15,8 @@ _MODELS = {
     "predrnn_pp": ("nets.predrnn_pp", "PredRNNpp"),
     "e3d_lstm": ("nets.e3d_lstm", "E3DLSTM"),
     "srvp": ("nets.srvp", "SRVP"),
+    "simvp": ("nets.simvp", "SimVP"),
+    "tau": ("nets.simvp", "TAU"),
 }
 # models whose prediction depends on a noise input besides the frames (nets expose
 # noise_dim and sample(frames, noise); exported graphs take the noise as a second input)

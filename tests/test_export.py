@@ -16,7 +16,10 @@ from tests.conftest import ROOT, TINY
 SHORT = TINY + ["--seq_length=6", "--input_length=3", "--batch_size=2"]
 # non-square frames (48x64, patch 8: 6x8 patches) through export, ONNX Runtime and the 310 protocol
 WIDE = ["--img_height=48"]
-EXTRA = {"predrnn_pp": ["--layer_norm=true"], "predrnn": ["--layer_norm=true"], "predrnn_v2": ["--num_hidden=16,8"]}
+EXTRA = {"predrnn_pp": ["--layer_norm=true"], "predrnn": ["--layer_norm=true"], "predrnn_v2": ["--num_hidden=16,8"],
+         # one downsampling (6x8 -> 3x4), a small translator
+         "simvp": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"],
+         "tau": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"]}
 
 
 def random_checkpoint(cfg, path):
