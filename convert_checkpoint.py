@@ -12,7 +12,7 @@ only and loads like any checkpoint of ours (eval.py, export.py, train.py --pretr
 eval.py, infer.py, export.py and train.py also take the zoo file directly; converting once
 only saves the mapping at each start.
 
---source=thuml (predrnn, predrnn_v2) | openstl (convlstm, predrnn, predrnn_v2, predrnn_pp, e3d_lstm): a
+--source=thuml (predrnn, predrnn_v2) | openstl (convlstm, predrnn, predrnn_v2, predrnn_pp, e3d_lstm, simvp, tau): a
 torch.save file of thuml/predrnn-pytorch or OpenSTL, read without PyTorch (engine/torch_compat.py
 explains the formats, containers and the mapping per model). Without --config_path the config is
 the one with that repository's Moving MNIST settings (torch_compat.DEFAULT_CONFIGS). Where their
@@ -146,8 +146,13 @@ def _convert_torch(source, src, dst, argv, log=print):
     for note in notes:
         log(f"  {note}")
     _save_and_check(net, cfg, dst)
-    log(f"wrote {dst}: {model} num_hidden={cfg.num_hidden} filter_size={cfg.filter_size} "
-        f"patch_size={cfg.patch_size} layer_norm={cfg.layer_norm}, {len(mapped)} tensors")
+    if model in torch_compat.SIMVP_MODELS:
+        shape = (f"simvp_model_type={cfg.simvp_model_type} hid_S={cfg.hid_S} hid_T={cfg.hid_T} N_S={cfg.N_S} "
+                 f"N_T={cfg.N_T} patch_size={cfg.patch_size}")
+    else:
+        shape = (f"num_hidden={cfg.num_hidden} filter_size={cfg.filter_size} patch_size={cfg.patch_size} "
+                 f"layer_norm={cfg.layer_norm}")
+    log(f"wrote {dst}: {model} {shape}, {len(mapped)} tensors")
     given = [a for a in argv if not a.startswith(("--config_path", "--model_name"))
              and a.split("=", 1)[0][2:] not in torch_compat.switches(source, model, code)]
     flags = " ".join(([f"--config_path={cfg.config_path}"] if cfg.config_path else []) + given + run_flags)

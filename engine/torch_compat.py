@@ -50,8 +50,10 @@ SOURCES = ("thuml", "openstl")
 OPENSTL_CODES = ("v0.3.0", "current")
 SUPPORTED = {
     "thuml": ("predrnn", "predrnn_v2"),
-    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm"),
+    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau"),
 }
+# recurrent-free models: OpenSTL's SimVP_Model state dicts (model_type gSTA, IncepU or tau)
+SIMVP_MODELS = ("simvp", "tau")
 # the config each (source, model) defaults to: their Moving MNIST settings
 DEFAULT_CONFIGS = {
     ("thuml", "predrnn"): "configs/predrnn_mmnist.yaml",
@@ -61,6 +63,8 @@ DEFAULT_CONFIGS = {
     ("openstl", "predrnn_v2"): "configs/openstl_predrnn_v2_mmnist.yaml",
     ("openstl", "predrnn_pp"): "configs/openstl_predrnn_pp_mmnist.yaml",
     ("openstl", "e3d_lstm"): "configs/openstl_e3d_lstm_mmnist.yaml",
+    ("openstl", "simvp"): "configs/simvp_mmnist.yaml",
+    ("openstl", "tau"): "configs/tau_mmnist.yaml",
 }
 
 # ---------------------------------------------------------------- reading torch files
@@ -119,8 +123,8 @@ def _opaque_class(qualname):
 
 def _rebuild_tensor(storage, offset, size, stride, *_ignored):
     size = tuple(int(s) for s in size)
-    if not size:
-        return storage[offset].copy()
+    if not size:  # a 0-d tensor (BatchNorm's num_batches_tracked): a 0-d array, not a numpy scalar
+        return np.array(storage[offset])
     itemsize = storage.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(int(s) * itemsize for s in stride))
@@ -322,9 +326,26 @@ def _sequential_conv(parts, convs):
     return None
 
 
+_NORM_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def _simvp_rule(name):
+    """OpenSTL SimVP_Model -> ours: the module tree is the same (layers/simvp_blocks.py); norms
+    name their affine parameters and running statistics MindSpore's way, and MixMlp's DWConv
+    wrapper has no counterpart level."""
+    parts = name.split(".")
+    if parts[-1] == "num_batches_tracked":
+        return None, None, "BatchNorm's update counter, which inference never reads"
+    if len(parts) >= 2 and parts[-2] in ("norm", "norm1", "norm2") and parts[-1] in _NORM_NAMES:
+        parts[-1] = _NORM_NAMES[parts[-1]]
+    return ".".join(parts).replace(".mlp.dwconv.dwconv.", ".mlp.dwconv."), None, None
+
+
 def _rule(source, model, name):
     """(our name, transform or None, reason it is dropped or None) for one of their tensors;
     our name None when there is no place for it."""
+    if model in SIMVP_MODELS:
+        return _simvp_rule(name)
     parts = name.split(".")
     ln = {"weight": "gamma", "bias": "beta"}
     if name == "conv_last.weight":
@@ -403,13 +424,35 @@ def switches(source, model, code):
                                  "filter_size says")
     if source == "thuml" or model in ("predrnn", "predrnn_v2"):
         out["forget_bias"] = (1.0, "their SpatioTemporalLSTMCell adds forget bias 1.0")
+    if model in SIMVP_MODELS:  # the same maths in OpenSTL v0.3.0 and today (simvp_modules.py differs by imports)
+        return out
     out["activations"] = ("exact", "PyTorch's sigmoid/tanh/softmax are exact; MindSpore's float32 CPU kernels "
                                    "err by up to 1e-4 (tanh) and 8e-7 (sigmoid), which LayerNorms amplify")
     return out
 
 
+def _describe_simvp(sd):
+    n_s = sum(1 for k in sd if k.startswith("enc.enc.") and k.endswith(".conv.norm.weight"))
+    first = sd["enc.enc.0.conv.conv.weight"]
+    if "hid.enc.0.conv1.weight" in sd:
+        kind, hid_t = "incepu", sd["hid.enc.0.layers.0.conv.weight"].shape[0]
+        n_t = sum(1 for k in sd if k.startswith("hid.enc.") and k.endswith(".conv1.weight"))
+    else:
+        kind = "tau" if any(".spatial_gating_unit.fc." in k for k in sd) else "gsta"
+        hid_t = sd["hid.enc.0.reduction.weight"].shape[0] if "hid.enc.0.reduction.weight" in sd else "?"
+        n_t = sum(1 for k in sd if k.startswith("hid.enc.") and k.endswith(".block.layer_scale_1"))
+    mlp = sd.get("hid.enc.1.block.mlp.fc1.weight")
+    parts = [f"SimVP translator {kind}", f"hid_S={first.shape[0]}", f"hid_T={hid_t}", f"N_S={n_s}", f"N_T={n_t}",
+             f"spatio_kernel_enc={first.shape[-1]}", f"patch_size^2*img_channel={first.shape[1]}"]
+    if mlp is not None:
+        parts.append(f"mlp_ratio={mlp.shape[0] / mlp.shape[1]:g}")
+    return ", ".join(parts)
+
+
 def describe(sd):
     """What the tensor shapes say about the network that wrote them."""
+    if "enc.enc.0.conv.conv.weight" in sd:  # OpenSTL SimVP / TAU
+        return _describe_simvp(sd)
     if "cell_list.0.conv_h.0.conv3d.weight" in sd:  # OpenSTL E3D-LSTM
         widths = []
         while f"cell_list.{len(widths)}.conv_h.0.conv3d.weight" in sd:
@@ -476,9 +519,11 @@ def map_torch_params(source, model, sd, net, path="checkpoint"):
         if name not in mapped:
             problems.append(f"{name} {shape} of our net: not in the checkpoint")
     if problems:
+        keys = ("simvp_model_type, hid_S, hid_T, N_S, N_T, mlp_ratio, spatio_kernel_enc, patch_size, img_channel"
+                if model in SIMVP_MODELS else
+                "num_hidden, filter_size, patch_size, img_channel, img_width, layer_norm")
         lines = [f"{source} checkpoint {path} does not fit this {model} (the checkpoint looks like "
-                 f"{describe(sd)}; set num_hidden, filter_size, patch_size, img_channel, img_width, "
-                 f"layer_norm to match):"]
+                 f"{describe(sd)}; set {keys} to match):"]
         lines += [f"  {p}" for p in problems]
         raise UserError("\n".join(lines))
     notes = []
@@ -522,6 +567,8 @@ def is_torch_file(path):
 def guess_model(sd):
     """Our model_name for a state dict of thuml/OpenSTL, from its tensor names (None: unknown)."""
     names = set(sd)
+    if "enc.enc.0.conv.conv.weight" in names and any(n.startswith("hid.") for n in names):
+        return "tau" if any(".spatial_gating_unit.fc." in n for n in names) else "simvp"
     if any(".conv_gm." in n or n.endswith("._norm_c_t.weight") for n in names):
         return "e3d_lstm"
     if any(n.startswith("gradient_highway.") for n in names):

@@ -331,3 +331,63 @@ def test_tau_adds_its_regularization_while_training(ms_context):
     want = np.mean((pred - truth) ** 2) + 0.5 * float(
         differential_divergence(ms.Tensor(pred), ms.Tensor(truth)).asnumpy())
     np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- OpenSTL checkpoints
+def openstl_fixtures():
+    import json
+    import os
+    from tests.conftest import ROOT
+    folder = os.path.join(ROOT, "tests", "fixtures", "openstl_simvp")
+    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
+        return folder, json.load(f)
+
+
+@pytest.mark.parametrize("tag", ["simvp_gsta", "simvp_incepu", "tau"])
+def test_openstl_checkpoint_reproduces_pytorch(ms_context, tmp_path, tag):
+    """tools/make_openstl_simvp_fixtures.py ran OpenSTL's own SimVP_Model (gSTA, IncepU, tau;
+    the same maths at OpenSTLv0.3.0 and OpenSTL-Lightning) on random weights, BatchNorm
+    running statistics included, and saved it in OpenSTL's containers. convert_checkpoint.py
+    and the direct use of the file reproduce its predictions to 1e-5."""
+    import os
+    import convert_checkpoint
+    from engine.checkpoint import load_weights
+    from nets.registry import build_model
+    ms = ms_context
+    folder, m = openstl_fixtures()
+    case = m["cases"][tag]
+    argv = [f"--model_name={case['model']}", f"--simvp_model_type={case['simvp_model_type']}",
+            f"--patch_size={m['patch_size']}", f"--img_width={m['img_width']}", f"--img_channel={m['img_channel']}",
+            f"--input_length={m['input_length']}", f"--seq_length={m['seq_length']}", "--device_target=CPU"] + \
+        [f"--{k}={v}" for k, v in m["shape"].items()]
+    ref = np.load(os.path.join(folder, "reference.npz"))
+    frames = ms.Tensor(ref["frames"])
+    mask = ms.Tensor(np.ones((m["batch"], m["seq_length"] - 1), np.float32))
+    lines = []
+    out = str(tmp_path / "ours.ckpt")
+    cfg = convert_checkpoint._convert_torch("openstl", os.path.join(folder, case["file"]), out, argv,
+                                            log=lines.append)
+    if case["simvp_model_type"] != "incepu":  # gSTA / TAU blocks hold BatchNorms
+        assert any("BatchNorm's update counter" in line for line in lines), lines
+    for source in (out, os.path.join(folder, case["file"])):  # converted, and the torch file itself
+        net = build_model(cfg)
+        load_weights(net, source, log=None, cfg=cfg)
+        net.set_train(False)
+        got = net(frames, mask).asnumpy()
+        assert np.abs(ref[tag]).mean() > 0.02
+        np.testing.assert_allclose(got, ref[tag], rtol=0, atol=1e-5)
+
+
+def test_openstl_checkpoint_that_does_not_fit_says_what_it_is(ms_context, tmp_path):
+    import os
+    import convert_checkpoint
+    from engine.errors import UserError
+    folder, m = openstl_fixtures()
+    with pytest.raises(UserError) as err:
+        convert_checkpoint._convert_torch("openstl", os.path.join(folder, m["cases"]["simvp_incepu"]["file"]),
+                                          str(tmp_path / "x.ckpt"),
+                                          ["--model_name=simvp", "--simvp_model_type=gsta", "--patch_size=1",
+                                           "--img_width=16", "--input_length=4", "--seq_length=8", "--hid_S=4",
+                                           "--hid_T=16", "--N_S=2", "--N_T=2"], log=lambda *_: None)
+    text = str(err.value)
+    assert "SimVP translator incepu, hid_S=4, hid_T=16, N_S=2, N_T=2" in text and "simvp_model_type" in text
