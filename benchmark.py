@@ -55,6 +55,7 @@ MODEL_CONFIGS = {
     "e3d_lstm": "configs/e3d_lstm_mmnist.yaml",
     "simvp": "configs/simvp_mmnist.yaml",
     "tau": "configs/tau_mmnist.yaml",
+    "mim": "configs/mim_mmnist.yaml",
 }
 SIZES = {
     "mmnist": {"overrides": [], "batch_size": 2},
@@ -64,7 +65,7 @@ SIZES = {
     "rgb128x160": {"overrides": ["--img_height=128", "--img_width=160", "--img_channel=3", "--seq_length=11",
                                  "--input_length=10", "--patch_size=4"], "batch_size": 4},
 }
-TORCH_MODELS = ("convlstm", "predrnn", "predrnn_pp")  # tools/torch_step.py
+TORCH_MODELS = ("convlstm", "predrnn", "predrnn_pp", "simvp", "tau")  # tools/torch_step.py (SimVP: gSTA)
 PIPELINE_SAMPLES = 256
 
 
@@ -388,6 +389,12 @@ def torch_command(python, model_name, size, batch_size, steps, extra):
            f"--patch_size={cfg.patch_size}", f"--img_width={cfg.img_width}", f"--img_height={cfg.img_height}", f"--img_channel={cfg.img_channel}",
            f"--seq_length={cfg.seq_length}", f"--input_length={cfg.input_length}", f"--batch_size={batch_size}",
            f"--layer_norm={int(bool(cfg.layer_norm))}", f"--steps={steps}", f"--threads={os.cpu_count()}"]
+    if model_name == "simvp" and cfg.simvp_model_type != "gsta":
+        from engine.errors import UserError
+        raise UserError("--torch: the PyTorch side times SimVP's gSTA translator only (simvp_model_type=gsta)")
+    if model_name in ("simvp", "tau"):
+        cmd += [f"--hid_S={cfg.hid_S}", f"--hid_T={cfg.hid_T}", f"--N_S={cfg.N_S}", f"--N_T={cfg.N_T}",
+                f"--mlp_ratio={cfg.mlp_ratio}", f"--alpha={cfg.alpha}"]
     env = user_environment()
     # The one setting PyTorch gets, for the lock-step protocol rather than for speed: beside
     # the idle MindSpore process on 2 cores, its spinning OpenMP barriers made a small

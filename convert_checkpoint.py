@@ -12,7 +12,7 @@ only and loads like any checkpoint of ours (eval.py, export.py, train.py --pretr
 eval.py, infer.py, export.py and train.py also take the zoo file directly; converting once
 only saves the mapping at each start.
 
---source=thuml (predrnn, predrnn_v2) | openstl (convlstm, predrnn, predrnn_v2, predrnn_pp, e3d_lstm, simvp, tau): a
+--source=thuml (predrnn, predrnn_v2) | openstl (convlstm, predrnn, predrnn_v2, predrnn_pp, e3d_lstm, simvp, tau, mim): a
 torch.save file of thuml/predrnn-pytorch or OpenSTL, read without PyTorch (engine/torch_compat.py
 explains the formats, containers and the mapping per model). Without --config_path the config is
 the one with that repository's Moving MNIST settings (torch_compat.DEFAULT_CONFIGS). Where their

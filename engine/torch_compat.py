@@ -50,7 +50,7 @@ SOURCES = ("thuml", "openstl")
 OPENSTL_CODES = ("v0.3.0", "current")
 SUPPORTED = {
     "thuml": ("predrnn", "predrnn_v2"),
-    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau"),
+    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau", "mim"),
 }
 # recurrent-free models: OpenSTL's SimVP_Model state dicts (model_type gSTA, IncepU or tau)
 SIMVP_MODELS = ("simvp", "tau")
@@ -65,6 +65,7 @@ DEFAULT_CONFIGS = {
     ("openstl", "e3d_lstm"): "configs/openstl_e3d_lstm_mmnist.yaml",
     ("openstl", "simvp"): "configs/simvp_mmnist.yaml",
     ("openstl", "tau"): "configs/tau_mmnist.yaml",
+    ("openstl", "mim"): "configs/mim_mmnist.yaml",
 }
 
 # ---------------------------------------------------------------- reading torch files
@@ -341,11 +342,30 @@ def _simvp_rule(name):
     return ".".join(parts).replace(".mlp.dwconv.dwconv.", ".mlp.dwconv."), None, None
 
 
+_MIMS_PARTS = ("conv_h_concat", "conv_x_concat", "ct_weight", "oc_weight")
+
+
+def _mim_rule(name):
+    """OpenSTL MIM_Model -> ours: the same tree, except that a MIM block's MIMS (a method of
+    theirs, whose tensors sit on the block) is our block's `mims` cell; LayerNorms' weight and
+    bias are gamma and beta."""
+    parts = name.split(".")
+    if parts[0] == "stlstm_layer_diff" and len(parts) >= 3 and parts[2] == "conv_last":
+        return None, None, "OpenSTL's MIMN creates conv_last but its forward never uses it"
+    if len(parts) >= 3 and parts[0] == "stlstm_layer" and parts[1] != "0" and parts[2] in _MIMS_PARTS:
+        parts.insert(2, "mims")
+    if len(parts) >= 2 and parts[-2] == "1" and parts[-1] in ("weight", "bias"):  # nn.Sequential(conv, LayerNorm)
+        parts[-1] = {"weight": "gamma", "bias": "beta"}[parts[-1]]
+    return ".".join(parts), None, None
+
+
 def _rule(source, model, name):
     """(our name, transform or None, reason it is dropped or None) for one of their tensors;
     our name None when there is no place for it."""
     if model in SIMVP_MODELS:
         return _simvp_rule(name)
+    if model == "mim":
+        return _mim_rule(name)
     parts = name.split(".")
     ln = {"weight": "gamma", "bias": "beta"}
     if name == "conv_last.weight":
@@ -453,6 +473,12 @@ def describe(sd):
     """What the tensor shapes say about the network that wrote them."""
     if "enc.enc.0.conv.conv.weight" in sd:  # OpenSTL SimVP / TAU
         return _describe_simvp(sd)
+    if "stlstm_layer.0.conv_h.0.weight" in sd:  # OpenSTL MIM
+        w = sd["stlstm_layer.0.conv_h.0.weight"]
+        layers = sum(1 for k in sd if k.startswith("stlstm_layer.") and k.endswith(".conv_last.weight"))
+        return (f"MIM num_hidden={','.join([str(w.shape[1])] * layers)}, filter_size={w.shape[-1]}, "
+                f"patch_size^2*img_channel={sd['stlstm_layer.0.conv_x.0.weight'].shape[1]}, "
+                f"layer_norm={'stlstm_layer.0.conv_h.1.weight' in sd}")
     if "cell_list.0.conv_h.0.conv3d.weight" in sd:  # OpenSTL E3D-LSTM
         widths = []
         while f"cell_list.{len(widths)}.conv_h.0.conv3d.weight" in sd:
@@ -567,6 +593,8 @@ def is_torch_file(path):
 def guess_model(sd):
     """Our model_name for a state dict of thuml/OpenSTL, from its tensor names (None: unknown)."""
     names = set(sd)
+    if any(n.startswith("stlstm_layer_diff.") for n in names):
+        return "mim"
     if "enc.enc.0.conv.conv.weight" in names and any(n.startswith("hid.") for n in names):
         return "tau" if any(".spatial_gating_unit.fc." in n for n in names) else "simvp"
     if any(".conv_gm." in n or n.endswith("._norm_c_t.weight") for n in names):

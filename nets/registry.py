@@ -17,6 +17,7 @@ _MODELS = {
     "srvp": ("nets.srvp", "SRVP"),
     "simvp": ("nets.simvp", "SimVP"),
     "tau": ("nets.simvp", "TAU"),
+    "mim": ("nets.mim", "MIM"),
 }
 # models whose prediction depends on a noise input besides the frames (nets expose
 # noise_dim and sample(frames, noise); exported graphs take the noise as a second input)

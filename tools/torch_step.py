@@ -1,6 +1,7 @@
-"""The train step of our ConvLSTM, PredRNN and PredRNN++ written in PyTorch (eager), for
-benchmark.py's side-by-side column. Same maths, widths, kernel sizes, frame loop and
-scheduled-sampling input as nets/*.py; Adam; MSE over the T-1 generated frames.
+"""The train step of our ConvLSTM, PredRNN, PredRNN++, SimVP and TAU written in PyTorch (eager),
+for benchmark.py's side-by-side column. Same maths, widths, kernel sizes, frame loop and
+scheduled-sampling input as nets/*.py; Adam; MSE over the T-1 generated frames (SimVP / TAU:
+over the predicted frames, TAU plus its differential divergence term).
 
 Needs torch (never needed by the tests), e.g. the throwaway venv of tools/make_torch_fixtures.py:
     /tmp/torchvenv/bin/python tools/torch_step.py --model=predrnn_pp --num_hidden=128,64,64,64 \
@@ -160,10 +161,111 @@ class Net(nn.Module):
         return torch.stack(outs, 1)
 
 
+# ---------------------------------------------------------------- SimVP / TAU (nets/simvp.py)
+def conv2d(cin, cout, k, stride=1, pad=0, dil=1, groups=1):
+    return nn.Conv2d(cin, cout, k, stride, pad, dil, groups)
+
+
+class ConvSC(nn.Module):
+    def __init__(self, cin, cout, k, down=False, up=False):
+        super().__init__()
+        stride = 2 if down else 1
+        pad = (k - stride + 1) // 2
+        self.conv = nn.Sequential(conv2d(cin, cout * 4, k, 1, pad), nn.PixelShuffle(2)) if up \
+            else conv2d(cin, cout, k, stride, pad)
+        self.norm = nn.GroupNorm(2, cout)
+
+    def forward(self, x):
+        return F.silu(self.norm(self.conv(x)))
+
+
+class LKA(nn.Module):
+    def __init__(self, dim, tau):
+        super().__init__()
+        self.conv0 = conv2d(dim, dim, 5, pad=2, groups=dim)
+        self.conv_spatial = conv2d(dim, dim, 7, pad=9, dil=3, groups=dim)
+        self.tau = tau
+        self.conv1 = conv2d(dim, dim if tau else 2 * dim, 1)
+        if tau:
+            r = max(dim // 16, 4)
+            self.fc = nn.Sequential(nn.Linear(dim, dim // r, bias=False), nn.ReLU(),
+                                    nn.Linear(dim // r, dim, bias=False), nn.Sigmoid())
+
+    def forward(self, x):
+        f = self.conv1(self.conv_spatial(self.conv0(x)))
+        if self.tau:
+            return self.fc(x.mean((2, 3)))[:, :, None, None] * f * x
+        a, g = torch.split(f, f.shape[1] // 2, 1)
+        return torch.sigmoid(g) * a
+
+
+class MetaBlock(nn.Module):
+    def __init__(self, cin, cout, mlp_ratio, tau):
+        super().__init__()
+        self.norm1, self.norm2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cin)
+        self.proj_1, self.proj_2, self.lka = conv2d(cin, cin, 1), conv2d(cin, cin, 1), LKA(cin, tau)
+        hid = int(cin * mlp_ratio)
+        self.mlp = nn.Sequential(conv2d(cin, hid, 1), conv2d(hid, hid, 3, pad=1, groups=hid), nn.GELU(),
+                                 conv2d(hid, cin, 1))
+        self.ls1 = nn.Parameter(1e-2 * torch.ones(cin, 1, 1))
+        self.ls2 = nn.Parameter(1e-2 * torch.ones(cin, 1, 1))
+        self.reduction = conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x):
+        y = self.norm1(x)
+        x = x + self.ls1 * (self.proj_2(self.lka(F.gelu(self.proj_1(y)))) + y)
+        x = x + self.ls2 * self.mlp(self.norm2(x))
+        return x if self.reduction is None else self.reduction(x)
+
+
+class SimVPNet(nn.Module):
+    def __init__(self, t_in, t_out, c, hid_s, hid_t, n_s, n_t, mlp_ratio, tau):
+        super().__init__()
+        self.t_in, self.t_out = t_in, t_out
+        down = ([False, True] * n_s)[:n_s]
+        self.enc = nn.ModuleList([ConvSC(c if i == 0 else hid_s, hid_s, 3, down=d) for i, d in enumerate(down)])
+        self.dec = nn.ModuleList([ConvSC(hid_s, hid_s, 3, up=u) for u in reversed(down)])
+        self.readout = conv2d(hid_s, c, 1)
+        widths = [t_in * hid_s] + [hid_t] * (n_t - 1) + [t_in * hid_s]
+        self.hid = nn.Sequential(*[MetaBlock(widths[i], widths[i + 1], mlp_ratio, tau) for i in range(n_t)])
+
+    def clip(self, x):
+        b, t, c, h, w = x.shape
+        z = x.reshape(b * t, c, h, w)
+        skip = z = self.enc[0](z)
+        for layer in self.enc[1:]:
+            z = layer(z)
+        _, c2, h2, w2 = z.shape
+        z = self.hid(z.reshape(b, t * c2, h2, w2)).reshape(b * t, c2, h2, w2)
+        for layer in self.dec[:-1]:
+            z = layer(z)
+        return self.readout(self.dec[-1](z + skip)).reshape(b, t, c, h, w)
+
+    def forward(self, frames, mask):
+        x, outs = frames[:, :self.t_in], []
+        while sum(o.shape[1] for o in outs) < self.t_out:
+            x = self.clip(x)
+            outs.append(x)
+        return torch.cat(outs, 1)[:, :self.t_out]
+
+
+def differential_divergence(pred, true, tau=0.1, eps=1e-12):
+    b, t = pred.shape[:2]
+    p = F.softmax((pred[:, 1:] - pred[:, :-1]).reshape(b, t - 1, -1) / tau, -1)
+    q = F.softmax((true[:, 1:] - true[:, :-1]).reshape(b, t - 1, -1) / tau, -1)
+    return (p * torch.log(p / (q + eps) + eps)).mean()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", required=True, choices=["convlstm", "predrnn", "predrnn_pp"])
-    p.add_argument("--num_hidden", required=True)
+    p.add_argument("--model", required=True, choices=["convlstm", "predrnn", "predrnn_pp", "simvp", "tau"])
+    p.add_argument("--num_hidden", default="64")
+    p.add_argument("--hid_S", type=int, default=64)
+    p.add_argument("--hid_T", type=int, default=512)
+    p.add_argument("--N_S", type=int, default=4)
+    p.add_argument("--N_T", type=int, default=8)
+    p.add_argument("--mlp_ratio", type=float, default=8.0)
+    p.add_argument("--alpha", type=float, default=0.1)
     p.add_argument("--filter_size", type=int, default=5)
     p.add_argument("--patch_size", type=int, default=4)
     p.add_argument("--img_width", type=int, default=64)
@@ -183,7 +285,11 @@ def main():
     hidden = [int(v) for v in a.num_hidden.split(",")]
     frame_c = a.patch_size ** 2 * a.img_channel
     rows, cols = (a.img_height or a.img_width) // a.patch_size, a.img_width // a.patch_size
-    net = Net(a.model, hidden, frame_c, a.filter_size, bool(a.layer_norm))
+    if a.model in ("simvp", "tau"):  # gSTA or TAU translator (the IncepU variant is not timed here)
+        net = SimVPNet(a.input_length, a.seq_length - a.input_length, frame_c, a.hid_S, a.hid_T, a.N_S, a.N_T,
+                       a.mlp_ratio, a.model == "tau")
+    else:
+        net = Net(a.model, hidden, frame_c, a.filter_size, bool(a.layer_norm))
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     rng = np.random.default_rng(0)
     frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, frame_c, rows, cols)).astype(np.float32))
@@ -192,7 +298,11 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(net(frames, mask), frames[:, 1:])
+        out = net(frames, mask)
+        truth = frames[:, frames.shape[1] - out.shape[1]:]
+        loss = F.mse_loss(out, truth)
+        if a.model == "tau":
+            loss = loss + a.alpha * differential_divergence(out, truth)
         loss.backward()
         opt.step()
         return float(loss.detach())
