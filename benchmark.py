@@ -56,6 +56,7 @@ MODEL_CONFIGS = {
     "simvp": "configs/simvp_mmnist.yaml",
     "tau": "configs/tau_mmnist.yaml",
     "mim": "configs/mim_mmnist.yaml",
+    "mau": "configs/mau_mmnist.yaml",
 }
 SIZES = {
     "mmnist": {"overrides": [], "batch_size": 2},

@@ -276,6 +276,11 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.N_T >= 2, "N_T", f"must be at least 2, got {cfg.N_T}")
     _require(0 <= cfg.drop < 1 and 0 <= cfg.drop_path < 1, "drop_path" if cfg.drop_path >= 1 or cfg.drop_path < 0
              else "drop", f"must be in [0, 1), got drop={cfg.drop}, drop_path={cfg.drop_path}")
+    _require(cfg.mau_tau >= 1, "mau_tau", f"must be >= 1, got {cfg.mau_tau}")
+    _require(cfg.sr_size >= 1 and cfg.sr_size & (cfg.sr_size - 1) == 0, "sr_size",
+             f"must be a power of 2, got {cfg.sr_size}")
+    _require(cfg.cell_mode in ("normal", "residual"), "cell_mode", f"must be normal or residual, got {cfg.cell_mode!r}")
+    _require(cfg.model_mode in ("normal", "recall"), "model_mode", f"must be normal or recall, got {cfg.model_mode!r}")
     for key in OUTPUT_DIR_KEYS:
         check_output_dir(cfg, key)
     if not needs_model:

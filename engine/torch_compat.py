@@ -50,7 +50,7 @@ SOURCES = ("thuml", "openstl")
 OPENSTL_CODES = ("v0.3.0", "current")
 SUPPORTED = {
     "thuml": ("predrnn", "predrnn_v2"),
-    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau", "mim"),
+    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau", "mim", "mau"),
 }
 # recurrent-free models: OpenSTL's SimVP_Model state dicts (model_type gSTA, IncepU or tau)
 SIMVP_MODELS = ("simvp", "tau")
@@ -66,6 +66,7 @@ DEFAULT_CONFIGS = {
     ("openstl", "simvp"): "configs/simvp_mmnist.yaml",
     ("openstl", "tau"): "configs/tau_mmnist.yaml",
     ("openstl", "mim"): "configs/mim_mmnist.yaml",
+    ("openstl", "mau"): "configs/mau_mmnist.yaml",
 }
 
 # ---------------------------------------------------------------- reading torch files
@@ -359,6 +360,29 @@ def _mim_rule(name):
     return ".".join(parts), None, None
 
 
+def _flip_transposed(array):
+    from layers.mau_cell import flip_transposed_weight  # numpy only
+    return flip_transposed_weight(array)
+
+
+def _mau_rule(name):
+    """OpenSTL MAU_Model -> ours: encoder and decoder layers by position in their Sequentials
+    (theirs are named encoder_t_conv-1, encoder_tN, c_decoderN); a ConvTranspose2d weight
+    [in, out, k, k] becomes our UpConv's flipped conv weight; merge and conv_last_sr, built but
+    never used, are dropped."""
+    parts = name.split(".")
+    if parts[0] in ("merge", "conv_last_sr"):
+        return None, None, "OpenSTL's MAU_Model builds merge and conv_last_sr but its forward never uses them"
+    if parts[0] == "encoders" and len(parts) == 4:
+        return f"encoders.{parts[1]}.0.{parts[3]}", None, None
+    if parts[0] == "decoders" and len(parts) == 4:
+        return (f"decoders.{parts[1]}.0.conv.{parts[3]}", _flip_transposed if parts[3] == "weight" else None,
+                None)
+    if parts[0] == "cell_list" and len(parts) == 5 and parts[3] == "1":  # LayerNorm
+        parts[4] = {"weight": "gamma", "bias": "beta"}.get(parts[4], parts[4])
+    return ".".join(parts), None, None
+
+
 def _rule(source, model, name):
     """(our name, transform or None, reason it is dropped or None) for one of their tensors;
     our name None when there is no place for it."""
@@ -366,6 +390,8 @@ def _rule(source, model, name):
         return _simvp_rule(name)
     if model == "mim":
         return _mim_rule(name)
+    if model == "mau":
+        return _mau_rule(name)
     parts = name.split(".")
     ln = {"weight": "gamma", "bias": "beta"}
     if name == "conv_last.weight":
@@ -444,7 +470,7 @@ def switches(source, model, code):
                                  "filter_size says")
     if source == "thuml" or model in ("predrnn", "predrnn_v2"):
         out["forget_bias"] = (1.0, "their SpatioTemporalLSTMCell adds forget bias 1.0")
-    if model in SIMVP_MODELS:  # the same maths in OpenSTL v0.3.0 and today (simvp_modules.py differs by imports)
+    if model in SIMVP_MODELS or model == "mau":  # no switch: the same maths in OpenSTL v0.3.0 and today
         return out
     out["activations"] = ("exact", "PyTorch's sigmoid/tanh/softmax are exact; MindSpore's float32 CPU kernels "
                                    "err by up to 1e-4 (tanh) and 8e-7 (sigmoid), which LayerNorms amplify")
@@ -473,6 +499,14 @@ def describe(sd):
     """What the tensor shapes say about the network that wrote them."""
     if "enc.enc.0.conv.conv.weight" in sd:  # OpenSTL SimVP / TAU
         return _describe_simvp(sd)
+    if "cell_list.0.conv_t_next.0.weight" in sd:  # OpenSTL MAU
+        w = sd["cell_list.0.conv_t_next.0.weight"]
+        layers = sum(1 for k in sd if k.startswith("cell_list.") and k.endswith(".conv_t_next.0.weight"))
+        ln = sd["cell_list.0.conv_t_next.1.weight"]
+        downs = sum(1 for k in sd if k.startswith("encoders.") and k.endswith(".weight")) - 1
+        return (f"MAU num_hidden={','.join([str(w.shape[0])] * layers)}, filter_size={w.shape[-1]}, "
+                f"sr_size={2 ** downs}, cells at {ln.shape[1]}x{ln.shape[2]}, "
+                f"patch_size^2*img_channel={sd['encoders.0.encoder_t_conv-1.weight'].shape[1]}")
     if "stlstm_layer.0.conv_h.0.weight" in sd:  # OpenSTL MIM
         w = sd["stlstm_layer.0.conv_h.0.weight"]
         layers = sum(1 for k in sd if k.startswith("stlstm_layer.") and k.endswith(".conv_last.weight"))
@@ -595,6 +629,8 @@ def guess_model(sd):
     names = set(sd)
     if any(n.startswith("stlstm_layer_diff.") for n in names):
         return "mim"
+    if any(n.startswith("cell_list.") and ".conv_t_next." in n for n in names):
+        return "mau"
     if "enc.enc.0.conv.conv.weight" in names and any(n.startswith("hid.") for n in names):
         return "tau" if any(".spatial_gating_unit.fc." in n for n in names) else "simvp"
     if any(".conv_gm." in n or n.endswith("._norm_c_t.weight") for n in names):

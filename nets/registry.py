@@ -18,6 +18,7 @@ _MODELS = {
     "simvp": ("nets.simvp", "SimVP"),
     "tau": ("nets.simvp", "TAU"),
     "mim": ("nets.mim", "MIM"),
+    "mau": ("nets.mau", "MAU"),
 }
 # models whose prediction depends on a noise input besides the frames (nets expose
 # noise_dim and sample(frames, noise); exported graphs take the noise as a second input)

@@ -19,7 +19,8 @@ WIDE = ["--img_height=48"]
 EXTRA = {"predrnn_pp": ["--layer_norm=true"], "predrnn": ["--layer_norm=true"], "predrnn_v2": ["--num_hidden=16,8"],
          # one downsampling (6x8 -> 3x4), a small translator
          "simvp": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"],
-         "tau": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"]}
+         "tau": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"],
+         "mau": ["--sr_size=2", "--mau_tau=2"]}  # 6x8 -> 3x4 cells
 
 
 def random_checkpoint(cfg, path):

@@ -1,0 +1,81 @@
+"""MAU's cell and its up-convolution (Chang et al., NeurIPS 2021, "MAU: A Motion-Aware Unit
+for Video Prediction and Beyond"), as OpenSTL's mau_modules.MAUCell.
+
+With the temporal state T, the spatial input S and the last tau states of each (T_att, S_att),
+all convolutions biased and followed by a LayerNorm over (C, H, W), d = C * H * W:
+    s_next = conv_s_next(S);  t_next = conv_t_next(T)
+    w_j = softmax_j( sum(S_att_j * s_next) / sqrt(d) )         (per sample, over the tau states)
+    T_trend = sum_j w_j * T_att_j;   g = sigmoid(t_next)
+    T_fusion = T * g + (1 - g) * T_trend
+    t_g, t_t, t_s = split(conv_t(T_fusion), 3);  s_g, s_t, s_s = split(conv_s(S), 3)
+    T' = sigmoid(t_g) * t_t + (1 - sigmoid(t_g)) * s_t
+    S' = sigmoid(s_g) * s_s + (1 - sigmoid(s_g)) * t_s  (+ S in cell_mode residual)
+"""
+import math
+
+import numpy as np
+from mindspore import nn, ops
+
+from layers.conv import gate_conv
+
+
+class MAUCell(nn.Cell):
+    def __init__(self, in_channels, num_hidden, height, width, filter_size, stride=1, tau=5, cell_mode="normal"):
+        super().__init__()
+        if cell_mode not in ("normal", "residual"):
+            raise ValueError(f"cell_mode must be normal or residual, got {cell_mode!r}")
+        self.num_hidden, self.tau, self.residual = num_hidden, tau, cell_mode == "residual"
+        self.scale = 1.0 / math.sqrt(num_hidden * height * width)
+        args = (filter_size, stride, True, height, width)
+        self.conv_t = gate_conv(in_channels, 3 * num_hidden, *args, has_bias=True)
+        self.conv_t_next = gate_conv(in_channels, num_hidden, *args, has_bias=True)
+        self.conv_s = gate_conv(num_hidden, 3 * num_hidden, *args, has_bias=True)
+        self.conv_s_next = gate_conv(num_hidden, num_hidden, *args, has_bias=True)
+
+    def construct(self, t_state, s_state, t_att, s_att):
+        """t_att, s_att: [tau, B, C, H, W], the oldest first."""
+        s_next = self.conv_s_next(s_state)
+        t_next = self.conv_t_next(t_state)
+        scores = ops.sum(s_att * ops.expand_dims(s_next, 0), dim=(2, 3, 4)) * self.scale  # [tau, B]
+        weights = ops.softmax(scores, axis=0)
+        t_trend = ops.sum(t_att * ops.reshape(weights, weights.shape + (1, 1, 1)), dim=0)
+        gate = ops.sigmoid(t_next)
+        t_fusion = t_state * gate + (1.0 - gate) * t_trend
+        t_g, t_t, t_s = ops.split(self.conv_t(t_fusion), self.num_hidden, axis=1)
+        s_g, s_t, s_s = ops.split(self.conv_s(s_state), self.num_hidden, axis=1)
+        t_gate, s_gate = ops.sigmoid(t_g), ops.sigmoid(s_g)
+        t_new = t_gate * t_t + (1.0 - t_gate) * s_t
+        s_new = s_gate * s_s + (1.0 - s_gate) * t_s
+        if self.residual:
+            s_new = s_new + s_state
+        return t_new, s_new
+
+
+class UpConv(nn.Cell):
+    """PyTorch's ConvTranspose2d(k, stride, padding, output_padding) with bias, computed as
+    zero insertion + padding + a convolution with the flipped kernel, in training and export
+    alike (MindSpore's ONNX export has no ConvTranspose). Our weight is [out, in, k, k], the
+    spatially flipped and transposed PyTorch weight [in, out, k, k] (the converter flips it)."""
+
+    def __init__(self, c_in, c_out, k=3, stride=2, padding=1, output_padding=1):
+        super().__init__()
+        self.stride = stride
+        before, after = k - 1 - padding, k - 1 - padding + output_padding
+        self.pad = ops.Pad(((0, 0), (0, 0), (before, after), (before, after)))
+        self.conv = nn.Conv2d(c_in, c_out, k, 1, pad_mode="valid", has_bias=True)
+
+    def construct(self, x):
+        n, c, h, w = x.shape
+        s = self.stride
+        if s > 1:  # x[.., i, j] lands at (i * s, j * s); the stuffing after the last row is cut
+            x = ops.reshape(x, (n, c, h, 1, w, 1))
+            x = ops.concat((x, ops.zeros((n, c, h, s - 1, w, 1), x.dtype)), axis=3)
+            x = ops.concat((x, ops.zeros((n, c, h, s, w, s - 1), x.dtype)), axis=5)
+            x = ops.reshape(x, (n, c, h * s, w * s))[:, :, :(h - 1) * s + 1, :(w - 1) * s + 1]
+        return self.conv(self.pad(x))
+
+
+def flip_transposed_weight(w):
+    """PyTorch ConvTranspose2d weight [in, out, k, k] -> UpConv's conv weight [out, in, k, k]."""
+    return np.ascontiguousarray(np.asarray(w)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
