@@ -57,6 +57,7 @@ MODEL_CONFIGS = {
     "tau": "configs/tau_mmnist.yaml",
     "mim": "configs/mim_mmnist.yaml",
     "mau": "configs/mau_mmnist.yaml",
+    "phydnet": "configs/phydnet_mmnist.yaml",
 }
 SIZES = {
     "mmnist": {"overrides": [], "batch_size": 2},

@@ -51,5 +51,9 @@ def train_mask(step, batch, cfg, num_shards=1, shard_id=0):
         mask[:, 1:inp] = coins[:, 1:inp] < r_eta
     else:
         eta = sampling_eta(step, cfg)
-    mask[:, inp:] = coins[:, inp:] < eta
+    if cfg.get("teacher_forcing", "frame") == "batch":
+        # PhyDNet (OpenSTL): one coin per (global) batch decides for every predicted frame
+        mask[:, inp:] = float(rng.random() < eta)
+    else:
+        mask[:, inp:] = coins[:, inp:] < eta
     return mask, eta

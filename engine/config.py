@@ -276,6 +276,8 @@ def validate_config(cfg, needs_model=True):
     _require(cfg.N_T >= 2, "N_T", f"must be at least 2, got {cfg.N_T}")
     _require(0 <= cfg.drop < 1 and 0 <= cfg.drop_path < 1, "drop_path" if cfg.drop_path >= 1 or cfg.drop_path < 0
              else "drop", f"must be in [0, 1), got drop={cfg.drop}, drop_path={cfg.drop_path}")
+    _require(cfg.teacher_forcing in ("frame", "batch"), "teacher_forcing",
+             f"must be frame or batch, got {cfg.teacher_forcing!r}")
     _require(cfg.mau_tau >= 1, "mau_tau", f"must be >= 1, got {cfg.mau_tau}")
     _require(cfg.sr_size >= 1 and cfg.sr_size & (cfg.sr_size - 1) == 0, "sr_size",
              f"must be a power of 2, got {cfg.sr_size}")

@@ -50,7 +50,7 @@ SOURCES = ("thuml", "openstl")
 OPENSTL_CODES = ("v0.3.0", "current")
 SUPPORTED = {
     "thuml": ("predrnn", "predrnn_v2"),
-    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau", "mim", "mau"),
+    "openstl": ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm", "simvp", "tau", "mim", "mau", "phydnet"),
 }
 # recurrent-free models: OpenSTL's SimVP_Model state dicts (model_type gSTA, IncepU or tau)
 SIMVP_MODELS = ("simvp", "tau")
@@ -67,6 +67,7 @@ DEFAULT_CONFIGS = {
     ("openstl", "tau"): "configs/tau_mmnist.yaml",
     ("openstl", "mim"): "configs/mim_mmnist.yaml",
     ("openstl", "mau"): "configs/mau_mmnist.yaml",
+    ("openstl", "phydnet"): "configs/phydnet_mmnist.yaml",
 }
 
 # ---------------------------------------------------------------- reading torch files
@@ -383,9 +384,44 @@ def _mau_rule(name):
     return ".".join(parts), None, None
 
 
+_PHY_F = {"conv1": "0", "bn1": "1", "conv2": "2"}
+
+
+def _phydnet_rule(name):
+    """OpenSTL PhyDNet_Model -> ours: everything lives under its `encoder` (PhyD_EncoderRNN),
+    which also holds phycell and convcell, registered a second time at the top level (dropped,
+    the same tensors); K2M's buffers are constants. dcgan blocks lose their `main` level,
+    PhyCell's F (conv1, bn1, conv2) is a SequentialCell, cell lists are CellLists, GroupNorms
+    have gamma / beta, ConvTranspose2d weights become UpConv's flipped conv weights."""
+    parts = name.split(".")
+    if parts[0] in ("phycell", "convcell"):
+        return None, None, "PhyDNet_Model registers phycell and convcell twice (the same tensors as encoder.*)"
+    if parts[0] == "k2m":
+        return None, None, "K2M's constant moment matrices (ours are computed)"
+    if parts[0] != "encoder":
+        return None, None, None
+    parts = [q for q in parts[1:] if q != "main"]
+    if parts[0] in ("phycell", "convcell") and parts[1] == "cell_list":
+        parts = [parts[0]] + parts[2:]
+        if parts[2] == "F":
+            parts[3] = _PHY_F.get(parts[3], parts[3])
+            if parts[3] == "1":
+                parts[4] = {"weight": "gamma", "bias": "beta"}[parts[4]]
+        return ".".join(parts), None, None
+    transposed = parts[0] in ("decoder_Dp", "decoder_Dr", "decoder_D") and (len(parts) == 3 or parts[2] == "0")
+    if len(parts) == 4 and parts[2] == "1":  # GroupNorm of a dcgan block
+        parts[3] = {"weight": "gamma", "bias": "beta"}[parts[3]]
+    elif transposed:
+        parts.insert(len(parts) - 1, "conv")
+        return ".".join(parts), _flip_transposed if parts[-1] == "weight" else None, None
+    return ".".join(parts), None, None
+
+
 def _rule(source, model, name):
     """(our name, transform or None, reason it is dropped or None) for one of their tensors;
     our name None when there is no place for it."""
+    if model == "phydnet":
+        return _phydnet_rule(name)
     if model in SIMVP_MODELS:
         return _simvp_rule(name)
     if model == "mim":
@@ -470,7 +506,7 @@ def switches(source, model, code):
                                  "filter_size says")
     if source == "thuml" or model in ("predrnn", "predrnn_v2"):
         out["forget_bias"] = (1.0, "their SpatioTemporalLSTMCell adds forget bias 1.0")
-    if model in SIMVP_MODELS or model == "mau":  # no switch: the same maths in OpenSTL v0.3.0 and today
+    if model in SIMVP_MODELS or model in ("mau", "phydnet"):  # no switch: the same maths in v0.3.0 and today
         return out
     out["activations"] = ("exact", "PyTorch's sigmoid/tanh/softmax are exact; MindSpore's float32 CPU kernels "
                                    "err by up to 1e-4 (tanh) and 8e-7 (sigmoid), which LayerNorms amplify")
@@ -499,6 +535,9 @@ def describe(sd):
     """What the tensor shapes say about the network that wrote them."""
     if "enc.enc.0.conv.conv.weight" in sd:  # OpenSTL SimVP / TAU
         return _describe_simvp(sd)
+    if "encoder.encoder_E.c1.main.0.weight" in sd:  # OpenSTL PhyDNet
+        return (f"PhyDNet (PhyCell 64 channels, 49 filters; ConvLSTM 128,128,64), "
+                f"img_channel={sd['encoder.encoder_E.c1.main.0.weight'].shape[1]}")
     if "cell_list.0.conv_t_next.0.weight" in sd:  # OpenSTL MAU
         w = sd["cell_list.0.conv_t_next.0.weight"]
         layers = sum(1 for k in sd if k.startswith("cell_list.") and k.endswith(".conv_t_next.0.weight"))
@@ -627,6 +666,8 @@ def is_torch_file(path):
 def guess_model(sd):
     """Our model_name for a state dict of thuml/OpenSTL, from its tensor names (None: unknown)."""
     names = set(sd)
+    if any(n.startswith("encoder.phycell.") for n in names):
+        return "phydnet"
     if any(n.startswith("stlstm_layer_diff.") for n in names):
         return "mim"
     if any(n.startswith("cell_list.") and ".conv_t_next." in n for n in names):

@@ -19,6 +19,7 @@ _MODELS = {
     "tau": ("nets.simvp", "TAU"),
     "mim": ("nets.mim", "MIM"),
     "mau": ("nets.mau", "MAU"),
+    "phydnet": ("nets.phydnet", "PhyDNet"),
 }
 # models whose prediction depends on a noise input besides the frames (nets expose
 # noise_dim and sample(frames, noise); exported graphs take the noise as a second input)

@@ -20,7 +20,8 @@ EXTRA = {"predrnn_pp": ["--layer_norm=true"], "predrnn": ["--layer_norm=true"], 
          # one downsampling (6x8 -> 3x4), a small translator
          "simvp": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"],
          "tau": ["--N_S=2", "--hid_S=8", "--hid_T=16", "--N_T=2", "--mlp_ratio=2"],
-         "mau": ["--sr_size=2", "--mau_tau=2"]}  # 6x8 -> 3x4 cells
+         "mau": ["--sr_size=2", "--mau_tau=2"],  # 6x8 -> 3x4 cells
+         "phydnet": ["--patch_size=4"]}  # its encoder downsamples by 2 or 4 only: 48x64 -> 12x16
 
 
 def random_checkpoint(cfg, path):
@@ -70,12 +71,13 @@ def assert_same_table(cpp, expected, patch_size):
 
 @pytest.mark.parametrize("model_name", [m for m in model_names() if not is_stochastic(m)])
 def test_onnx_and_mindir_match_mindspore(ms_context, onnxruntime_runner, tmp_path, model_name):
-    from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model
+    from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model, input_shape
     cfg = load_config(SHORT + WIDE + [f"--model_name={model_name}"] + EXTRA.get(model_name, []))
     ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
-    inputs = np.random.default_rng(1).random((2, 3, 6, 8, 64)).astype(np.float32)
+    shape = input_shape(cfg, 2)  # (2, 3, 6, 8, 64) at patch 8
+    inputs = np.random.default_rng(1).random(shape).astype(np.float32)
     expected = CheckpointPredictor(cfg, ckpt, 2).predict(inputs)
-    assert expected.shape == (2, 3, 6, 8, 64) and np.abs(expected).max() > 1e-3
+    assert expected.shape == shape and np.abs(expected).max() > 1e-3
 
     mindir = export_model(cfg, ckpt, "MINDIR", 2, str(tmp_path / "model"), "CPU")
     assert mindir.endswith("model.mindir")
