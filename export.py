@@ -6,12 +6,16 @@
 Input `frames`: the input_length known frames, patch-reshaped, float32
 [batch, input_length, H/p, W/p, p*p*C] (stochastic models, SRVP: a second input `noise`,
 float32 [batch, seq_length, noise_dim] ~ N(0, I)); output `predictions`: the predicted frames
-[batch, seq_length - input_length, H/p, W/p, p*p*C]. ONNX carries these names as they are;
-MINDIR names its inputs "<graph>:frames" / "<graph>:noise" and its output after the last node
-(take it by position). The output is the raw model output, not clipped: eval.py, infer.py
-and postprocess.py clip it to [0, 1] (normalized custom data: to the data's range) before
-scoring or saving. The batch size is fixed in the file: export one file per batch size
-(the 310 tools use batch 1).
+float32 [batch, seq_length - input_length, H/p, W/p, p*p*C]. ONNX and MINDIR files carry
+exactly these names (export renames what MindSpore writes: '<graph>:frames' and an output
+named after its last node), so a C++ caller can bind them by name; AIR keeps MindSpore's
+names (take its inputs and output by position).
+
+The output is the raw model output, not clipped: eval.py, infer.py and postprocess.py clip
+it to [0, 1] (normalized custom data: to the training data's range, which the graph does not
+know) before scoring or saving, and a caller using the file directly must do the same.
+The batch size is fixed in the file: export one file per batch size (the 310 tools use
+batch 1). The final lines printed say the names, shapes and this.
 """
 import engine  # noqa: F401  (CPU settings must precede the mindspore import)
 from engine.cli import run_cli
@@ -30,14 +34,14 @@ def main(argv):
     path = export_model(cfg, cfg.pretrained_model, cfg.file_format, cfg.batch_size, file_name, target)
     from nets.registry import noise_dim
     shape = input_shape(cfg, cfg.batch_size)
-    print(f"exported {cfg.file_format} {path}")
+    print(f"exported {cfg.file_format} {path}"
+          + (" (AIR keeps MindSpore's names: take inputs and output by position)" if cfg.file_format == "AIR" else ""))
     print(f"  input  frames      float32 {list(shape)}")
     if noise_dim(cfg):
         print(f"  input  noise       float32 {[shape[0], cfg.seq_length, noise_dim(cfg)]} (N(0, I))")
-    print(f"  output predictions float32 {[shape[0], cfg.seq_length - cfg.input_length] + list(shape[2:])}"
-          + (" (by position in MINDIR)" if cfg.file_format != "ONNX" else ""))
-    print("  the output is raw, not clipped: eval.py, infer.py and postprocess.py clip it to [0, 1] "
-          "(normalized data: to the data's range) before scoring or saving")
+    print(f"  output predictions float32 {[shape[0], cfg.seq_length - cfg.input_length] + list(shape[2:])}")
+    print("  the output is the raw model output, not clipped: eval.py, infer.py and postprocess.py clip it to "
+          "[0, 1] (normalized custom data: to the training data's range) before scoring or saving")
 
 
 if __name__ == "__main__":

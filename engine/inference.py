@@ -6,12 +6,15 @@ The exported graph takes the input_length known frames, patch-reshaped,
 float32 [B, input_length, H/p, W/p, p*p*C], and returns the predicted frames
 [B, seq_length - input_length, H/p, W/p, p*p*C]. Inside, the frames are padded with zeros
 to seq_length and the evaluation mask is a constant: with it the future frames are never
-read, so one graph per batch size serves every model in the registry.
+read, so one graph per batch size serves every model in the registry. In ONNX and MINDIR
+files the input is named `frames` and the output `predictions` (export_model renames what
+MindSpore writes); the output is raw, not clipped: callers clip it (eval, infer, postprocess).
 
 Stochastic models (nets/registry.STOCHASTIC: SRVP) take a second input, the noise
 float32 [B, seq_length, noise_dim] ~ N(0, I), so that the same noise gives the same future
 in MindSpore, MINDIR and ONNX Runtime. Predictors draw it per sequence from
-(seed, sequence index, draw index) unless it is given (sequence_noise).
+(seed, sequence index, draw index) unless it is given (sequence_noise). The noise input is
+named `noise`.
 """
 import os
 
@@ -35,8 +38,8 @@ class InferenceNet(nn.Cell):
         self.padding = ms.Tensor(np.zeros((batch_size, self.future, height, width, channel), np.float32))
         self.mask = ms.Tensor(eval_mask(batch_size, cfg.seq_length, cfg.input_length))
 
-    # The parameter names become the exported graph's input names (ONNX: frames, noise;
-    # MINDIR: "<graph>:frames"), which C++ callers use.
+    # The parameter names become the ONNX graph's input names (frames, noise); export_model
+    # names both formats' inputs and output (INPUT_NAMES, OUTPUT_NAMES), which C++ callers use.
     def construct(self, frames):
         frames = ops.concat((frames, self.padding), axis=1)
         out = self.net(frames, self.mask)
@@ -106,32 +109,122 @@ def export_model(cfg, checkpoint, file_format, batch_size, file_name, device_tar
     path = base + FORMAT_SUFFIX[file_format]
     if not os.path.isfile(path):
         raise UserError(f"export wrote no {path}")
+    input_names = INPUT_NAMES[:len(dummy)]
     if file_format == "ONNX":
-        name_onnx_output(path, OUTPUT_NAME)
-    return path
+        name_onnx_io(path, input_names, OUTPUT_NAMES)
+    elif file_format == "MINDIR":
+        name_mindir_io(path, input_names, OUTPUT_NAMES)
+    return path  # AIR: as MindSpore writes it
 
 
 INPUT_NAMES = ("frames", "noise")  # the exported graphs' inputs (noise: stochastic models only)
-OUTPUT_NAME = "predictions"
+OUTPUT_NAMES = ("predictions",)
 
 
-def name_onnx_output(path, name):
-    """Rename the ONNX graph's single output (MindSpore names it after its last node, e.g.
-    '328-Default/net-ConvLSTM/StridedSlice-op9') to a stable name, so that C++ callers can
-    ask for it by name; the file is replaced atomically."""
+def _renaming(old_inputs, old_outputs, input_names, output_names, used, fixed, where):
+    """{old name: new name} for the graph's inputs and outputs, by position. A value that
+    already carries one of the new names (MindIR names constants after the Python variable,
+    e.g. a zeros tensor 'frames' in E3D-LSTM) is renamed out of the way to NAME_1 (or _2, ...);
+    `used` holds every value name in the file, `fixed` those that must not change."""
+    if len(old_inputs) != len(input_names) or len(old_outputs) != len(output_names):
+        raise RuntimeError(f"{where}: the graph has inputs {list(old_inputs)} and outputs {list(old_outputs)}, "
+                           f"not {len(input_names)} input(s) and {len(output_names)} output(s)")
+    mapping = {}
+    for old, new in zip(list(old_inputs) + list(old_outputs), list(input_names) + list(output_names)):
+        if old != new and old not in mapping:  # an output that is an input keeps the input's name
+            mapping[old] = new
+    taken = set(used) | set(mapping.values())
+    for clash in sorted(set(mapping.values()) & (set(used) - set(mapping))):
+        if clash in fixed:
+            raise RuntimeError(f"{where}: cannot name a graph input / output {clash!r}: a parameter has that name")
+        k = 1
+        while f"{clash}_{k}" in taken:
+            k += 1
+        mapping[clash] = f"{clash}_{k}"
+        taken.add(mapping[clash])
+    return mapping
+
+
+def _write_atomically(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def name_onnx_io(path, input_names, output_names):
+    """Give an ONNX file's graph inputs and outputs stable names, by position (MindSpore names
+    the inputs after construct's parameters but the output after its last node, e.g.
+    '328-Default/net-ConvLSTM/StridedSlice-op9'), so that C++ callers can ask for them by
+    name. Every node input / output, value_info and initializer that refers to an old name
+    follows (subgraphs too); the model is checked and the file replaced atomically."""
     import onnx
     model = onnx.load(path)
-    old = model.graph.output[0].name
-    if old == name:
+    graph = model.graph
+
+    def graphs(g):
+        yield g
+        for node in g.node:
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    yield from graphs(sub)
+
+    used = set()
+    for g in graphs(graph):
+        used.update(v.name for v in list(g.input) + list(g.output) + list(g.value_info) + list(g.initializer))
+        for node in g.node:
+            used.update(node.input)
+            used.update(node.output)
+    used.discard("")  # an omitted optional input
+    initializers = {t.name for t in graph.initializer}
+    inputs = [v.name for v in graph.input if v.name not in initializers]  # old IR versions list weights as inputs
+    mapping = _renaming(inputs, [v.name for v in graph.output], input_names, output_names, used, (), path)
+    if not mapping:
         return
-    for node in model.graph.node:
-        node.output[:] = [name if o == old else o for o in node.output]
-        node.input[:] = [name if i == old else i for i in node.input]
-    model.graph.output[0].name = name
+    for g in graphs(graph):
+        for value in list(g.input) + list(g.output) + list(g.value_info) + list(g.initializer):
+            value.name = mapping.get(value.name, value.name)
+        for node in g.node:
+            node.input[:] = [mapping.get(n, n) for n in node.input]
+            node.output[:] = [mapping.get(n, n) for n in node.output]
     onnx.checker.check_model(model)
-    tmp = path + ".tmp"
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+    _write_atomically(path, model.SerializeToString())
+
+
+def name_mindir_io(path, input_names, output_names):
+    """The same for a MINDIR file. MindSpore 2.10 writes the inputs as '<graph>:frames' and
+    the output after its last node ('<graph>:CNode_1234:56'); in MindIR's protobuf a value is
+    named by the node that makes it (node.name == node.output[0]) and nodes refer to their
+    operands by those names, so the graph's inputs / outputs, the producing node and every
+    reference (in every function of the file) are renamed together. The reloaded graph
+    (mindspore.load + nn.GraphCell) gives bit-identical outputs (tests/test_export.py)."""
+    from mindspore.train import mind_ir_pb2
+    model = mind_ir_pb2.ModelProto()
+    with open(path, "rb") as f:
+        model.ParseFromString(f.read())
+    graph = model.graph
+    graphs = [graph] + list(model.functions)
+    used, fixed = set(), set()
+    for g in graphs:
+        used.update(v.name for v in list(g.input) + list(g.output))
+        fixed.update(v.name for v in g.parameter)
+        for node in g.node:
+            used.add(node.name)
+            used.update(node.input)
+            used.update(node.output)
+    used |= fixed
+    mapping = _renaming([v.name for v in graph.input], [v.name for v in graph.output], input_names, output_names,
+                        used, fixed, path)
+    if not mapping:
+        return
+    for g in graphs:
+        for value in list(g.input) + list(g.output):
+            value.name = mapping.get(value.name, value.name)
+        for node in g.node:
+            node.name = mapping.get(node.name, node.name)
+            node.input[:] = [mapping.get(n, n) for n in node.input]
+            node.output[:] = [mapping.get(n, n) for n in node.output]
+    _write_atomically(path, model.SerializeToString())
 
 
 def _pad_batch(part, batch_size):

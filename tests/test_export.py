@@ -2,6 +2,7 @@
 MindSpore's predictions; AIR off Ascend is one clear error; eval_onnx and the 310 protocol
 give eval.py's numbers."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -33,6 +34,15 @@ def random_checkpoint(cfg, path):
         p.set_data(ms.Tensor((p.asnumpy() + rng.normal(0, 0.05, p.shape)).astype(np.float32)))
     ms.save_checkpoint(net, str(path))
     return str(path)
+
+
+def mindir_io_names(path):
+    """The input and output names a MINDIR file's graph carries."""
+    from mindspore.train import mind_ir_pb2
+    model = mind_ir_pb2.ModelProto()
+    with open(path, "rb") as f:
+        model.ParseFromString(f.read())
+    return [v.name for v in model.graph.input], [v.name for v in model.graph.output]
 
 
 # stochastic models take a noise input and whole 64x64 frames: tests/test_srvp.py exports them
@@ -71,7 +81,8 @@ def assert_same_table(cpp, expected, patch_size):
 
 @pytest.mark.parametrize("model_name", [m for m in model_names() if not is_stochastic(m)])
 def test_onnx_and_mindir_match_mindspore(ms_context, onnxruntime_runner, tmp_path, model_name):
-    from engine.inference import CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model, input_shape
+    from engine.inference import (CheckpointPredictor, MindIRPredictor, OnnxPredictor, export_model, input_shape,
+                                  name_onnx_io)
     cfg = load_config(SHORT + WIDE + [f"--model_name={model_name}"] + EXTRA.get(model_name, []))
     ckpt = random_checkpoint(cfg, tmp_path / "model.ckpt")
     shape = input_shape(cfg, 2)  # (2, 3, 6, 8, 64) at patch 8
@@ -81,6 +92,9 @@ def test_onnx_and_mindir_match_mindspore(ms_context, onnxruntime_runner, tmp_pat
 
     mindir = export_model(cfg, ckpt, "MINDIR", 2, str(tmp_path / "model"), "CPU")
     assert mindir.endswith("model.mindir")
+    # renamed in the file (MindSpore writes '<graph>:frames' and '<graph>:CNode_N:M'), and the
+    # reloaded graph still gives MindSpore's predictions bit for bit
+    assert mindir_io_names(mindir) == (["frames"], ["predictions"])
     np.testing.assert_array_equal(MindIRPredictor(cfg, mindir).predict(inputs), expected)
 
     onnx_path = export_model(cfg, ckpt, "ONNX", 2, str(tmp_path / "model.onnx"), "CPU")
@@ -89,6 +103,13 @@ def test_onnx_and_mindir_match_mindspore(ms_context, onnxruntime_runner, tmp_pat
     assert [o.name for o in runtime.session.get_outputs()] == ["predictions"]
     got = runtime.predict(inputs)
     assert np.abs(got - expected).max() < 1e-4
+    # files with other names (older exports) still run: the predictor takes them by position
+    old = str(tmp_path / "old_names.onnx")
+    shutil.copy(onnx_path, old)
+    name_onnx_io(old, ["x"], ["y"])
+    legacy = OnnxPredictor(cfg, old, providers=["CPUExecutionProvider"])
+    assert [i.name for i in legacy.session.get_inputs()] == ["x"]
+    np.testing.assert_array_equal(legacy.predict(inputs), got)
 
     # the C++ runner on the same file: the same predictions, so eval.py's per-frame table
     cpp = cpp_runner_predictions(onnxruntime_runner, onnx_path, inputs, expected, tmp_path)

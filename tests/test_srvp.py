@@ -268,6 +268,8 @@ def test_export_with_noise_input_matches_mindspore(tiny, srvp_files, onnxruntime
     assert np.abs(other - want).max() > 1e-3
 
     mindir = export_model(cfg, srvp_files["ckpt"], "MINDIR", 2, str(srvp_files["dir"] / "srvp"), "CPU")
+    from tests.test_export import mindir_io_names
+    assert mindir_io_names(mindir) == (["frames", "noise"], ["predictions"])
     got = MindIRPredictor(cfg, mindir)
     assert got.stochastic and got.noise_dim == net.noise_dim
     np.testing.assert_allclose(got.predict(inputs, eps), want, atol=1e-6)
