@@ -99,6 +99,30 @@ def simvp_conv_site(name, cfg):
     return 2 ** (cfg.N_S // 2), clips  # the translator
 
 
+def grid_site(name, cfg):
+    """(area of the conv's output grid relative to the patch-reshaped frame, calls per sequence)
+    for the frame-by-frame models whose convolutions run at several resolutions: MAU (encoder
+    strides, cells at 1 / sr_size, decoder back up) and PhyDNet (whole frames encoded down to
+    1 / patch_size and decoded back)."""
+    calls = cfg.seq_length - 1
+    parts = name.split(".")
+    if cfg.model_name == "mau":
+        sr = cfg.sr_size
+        if parts[0] == "encoders":
+            return 1.0 / 4 ** int(parts[1]), calls
+        if parts[0] == "decoders":  # decoder i doubles to 1 / (sr / 2^(i+1))
+            return (2 ** (int(parts[1]) + 1) / sr) ** 2, calls
+        if parts[0] == "cell_list":
+            return 1.0 / sr ** 2, calls
+        return 1.0, calls
+    p = cfg.patch_size  # phydnet: the latent grid is the patch-reshaped frame
+    if parts[0] == "encoder_E":
+        return (1.0 if parts[1] == "c3" else (p / 2) ** 2), calls
+    if parts[0] == "decoder_D":
+        return (float(p * p) if parts[1] == "upc3" else 4.0), calls
+    return 1.0, calls
+
+
 def conv_flops_per_sequence(net, cfg):
     from mindspore import nn
     from nets.base import frame_dims
@@ -109,6 +133,10 @@ def conv_flops_per_sequence(net, cfg):
             cout, cin_per_group, kh, kw = cell.weight.shape
             factor, calls = simvp_conv_site(name, cfg)
             total += 2 * cout * cin_per_group * kh * kw * (height // factor) * (width // factor) * calls
+        elif isinstance(cell, nn.Conv2d) and cfg.model_name in ("mau", "phydnet"):
+            cout, cin_per_group, kh, kw = cell.weight.shape
+            area, calls = grid_site(name, cfg)
+            total += int(2 * cout * cin_per_group * kh * kw * height * width * area) * calls
         elif isinstance(cell, nn.Conv2d):
             cout, cin_per_group, kh, kw = cell.weight.shape
             total += 2 * cout * cin_per_group * kh * kw * height * width * conv_calls(name, cfg)
@@ -213,7 +241,8 @@ def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     first, median, times = timed(lambda: step(frames, next(calls)).asnumpy(), steps, serve)
     flops = conv_flops_per_sequence(net, cfg)
     return {
-        "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": (f"S{cfg.hid_S},T{cfg.hid_T}" if model_name in ("simvp", "tau") else cfg.num_hidden),
+        "model": model_name, "size": size, "config": MODEL_CONFIGS[model_name], "num_hidden": (f"S{cfg.hid_S},T{cfg.hid_T}" if model_name in ("simvp", "tau") else
+                                   "fixed" if model_name == "phydnet" else cfg.num_hidden),
         "filter_size": cfg.filter_size, "patch_size": cfg.patch_size, "img_height": cfg.img_height,
         "img_width": cfg.img_width,
         "layer_norm": bool(cfg.layer_norm), "frames": f"{cfg.input_length}->{cfg.seq_length - cfg.input_length}",
