@@ -113,6 +113,25 @@ def test_inception_block_matches_numpy(ms_context):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def meta_block_numpy(p, x, dim, attention):
+    """The gSTA / TAU block layout in float64: x + ls1 * (proj_2(attention(GELU(proj_1(BN1(x))))) + BN1(x)),
+    then + ls2 * MixMlp(BN2(.)); BatchNorm from its running statistics. attention(a, conv)
+    is the block's own part, conv(v, name, **kw) a biased convolution of p's weights."""
+    def bn(v, name):
+        mean, var = p[f"{name}.moving_mean"], p[f"{name}.moving_variance"]
+        return ((v - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+                * p[f"{name}.gamma"][None, :, None, None] + p[f"{name}.beta"][None, :, None, None])
+
+    def c(v, name, **kw):
+        return conv2d(v, p[f"{name}.weight"], p[f"{name}.bias"], **kw)
+
+    v = x.astype(np.float64)
+    attn = c(attention(gelu(c(bn(v, "norm1"), "attn.proj_1")), c), "attn.proj_2") + bn(v, "norm1")
+    v = v + p["layer_scale_1"][None, :, None, None] * attn
+    m = c(gelu(c(c(bn(v, "norm2"), "mlp.fc1"), "mlp.dwconv", padding=1, groups=2 * dim)), "mlp.fc2")
+    return v + p["layer_scale_2"][None, :, None, None] * m
+
+
 def test_gsta_block_matches_numpy(ms_context):
     """x + ls1 * SA(BN1(x)), then + ls2 * MixMlp(BN2(.)), BatchNorm from its running statistics
     (inference), the large-kernel attention's dilated depthwise 7x7 (dilation 3) included."""
@@ -126,24 +145,14 @@ def test_gsta_block_matches_numpy(ms_context):
     x = rng.normal(0, 1, (2, dim, 9, 9)).astype(np.float32)
     got = cell(ms.Tensor(x)).asnumpy()
 
-    def bn(v, name):
-        mean, var = p[f"{name}.moving_mean"], p[f"{name}.moving_variance"]
-        return ((v - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
-                * p[f"{name}.gamma"][None, :, None, None] + p[f"{name}.beta"][None, :, None, None])
+    unit = "attn.spatial_gating_unit"
 
-    def c(v, name, **kw):
-        return conv2d(v, p[f"{name}.weight"], p[f"{name}.bias"], **kw)
+    def lka(a, c):  # large-kernel attention: f * sigmoid(g)
+        g = c(c(c(a, f"{unit}.conv0", padding=2, groups=dim), f"{unit}.conv_spatial", padding=9, dilation=3,
+                groups=dim), f"{unit}.conv1")
+        return sigmoid(g[:, dim:]) * g[:, :dim]
 
-    v = x.astype(np.float64)
-    a = gelu(c(bn(v, "norm1"), "attn.proj_1"))
-    g = c(c(c(a, "attn.spatial_gating_unit.conv0", padding=2, groups=dim),
-            "attn.spatial_gating_unit.conv_spatial", padding=9, dilation=3, groups=dim),
-          "attn.spatial_gating_unit.conv1")
-    attn = c(sigmoid(g[:, dim:]) * g[:, :dim], "attn.proj_2") + bn(v, "norm1")
-    v = v + p["layer_scale_1"][None, :, None, None] * attn
-    m = c(gelu(c(c(bn(v, "norm2"), "mlp.fc1"), "mlp.dwconv", padding=1, groups=2 * dim)), "mlp.fc2")
-    want = v + p["layer_scale_2"][None, :, None, None] * m
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, meta_block_numpy(p, x, dim, lka), rtol=1e-4, atol=1e-5)
 
 
 def simvp_cfg(*extra):
@@ -240,28 +249,17 @@ def test_tau_block_matches_numpy(ms_context):
     x = rng.normal(0, 1, (2, dim, 9, 9)).astype(np.float32)
     got = cell(ms.Tensor(x)).asnumpy()
 
-    def bn(v, name):
-        mean, var = p[f"{name}.moving_mean"], p[f"{name}.moving_variance"]
-        return ((v - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
-                * p[f"{name}.gamma"][None, :, None, None] + p[f"{name}.beta"][None, :, None, None])
-
-    def c(v, name, **kw):
-        return conv2d(v, p[f"{name}.weight"], p[f"{name}.bias"], **kw)
-
-    v = x.astype(np.float64)
-    a = gelu(c(bn(v, "norm1"), "attn.proj_1"))
     unit = "attn.spatial_gating_unit"
-    f = c(c(c(a, f"{unit}.conv0", padding=2, groups=dim), f"{unit}.conv_spatial", padding=9, dilation=3, groups=dim),
-          f"{unit}.conv1")
-    squeeze = a.mean(axis=(2, 3))
-    hidden = np.maximum(squeeze @ p[f"{unit}.fc.0.weight"].T, 0)
-    s = sigmoid(hidden @ p[f"{unit}.fc.2.weight"].T)
     assert p[f"{unit}.fc.0.weight"].shape == (dim // 4, dim)  # r = max(8 // 16, 4)
-    attn = c(s[:, :, None, None] * f * a, "attn.proj_2") + bn(v, "norm1")
-    v = v + p["layer_scale_1"][None, :, None, None] * attn
-    m = c(gelu(c(c(bn(v, "norm2"), "mlp.fc1"), "mlp.dwconv", padding=1, groups=2 * dim)), "mlp.fc2")
-    want = v + p["layer_scale_2"][None, :, None, None] * m
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+    def temporal(a, c):  # s * f * a: squeeze-and-excitation times the large-kernel convs
+        f = c(c(c(a, f"{unit}.conv0", padding=2, groups=dim), f"{unit}.conv_spatial", padding=9, dilation=3,
+                groups=dim), f"{unit}.conv1")
+        hidden = np.maximum(a.mean(axis=(2, 3)) @ p[f"{unit}.fc.0.weight"].T, 0)
+        s = sigmoid(hidden @ p[f"{unit}.fc.2.weight"].T)
+        return s[:, :, None, None] * f * a
+
+    np.testing.assert_allclose(got, meta_block_numpy(p, x, dim, temporal), rtol=1e-4, atol=1e-5)
 
 
 def test_differential_divergence_by_hand(ms_context):

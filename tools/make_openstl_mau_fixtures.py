@@ -7,15 +7,13 @@ Run once, not in CI, with torch in a throwaway venv and a checkout of OpenSTL:
     /tmp/torchvenv/bin/python tools/make_openstl_mau_fixtures.py --openstl=PATH/TO/OpenSTL
 """
 import argparse
-import importlib
-import importlib.util
 import json
 import os
-import sys
 import types
 
 import numpy as np
 import torch
+from openstl_import import load_openstl_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "openstl_mau")
@@ -25,22 +23,7 @@ LAYERS, TAU, SR = 2, 2, 2
 
 
 def load_openstl(path):
-    pkg = os.path.join(path, "openstl")
-    for name, folder in (("openstl", pkg), ("openstl.modules", os.path.join(pkg, "modules")),
-                         ("openstl.models", os.path.join(pkg, "models"))):
-        module = types.ModuleType(name)
-        module.__path__ = [folder]
-        sys.modules[name] = module
-    for part in ("mau_modules",):
-        loaded = importlib.import_module(f"openstl.modules.{part}")
-        for key, value in vars(loaded).items():
-            if not key.startswith("_"):
-                setattr(sys.modules["openstl.modules"], key, value)
-    spec = importlib.util.spec_from_file_location("openstl.models.mau_model",
-                                                  os.path.join(pkg, "models", "mau_model.py"))
-    model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model)
-    return model.MAU_Model
+    return load_openstl_model(path, ('mau_modules',), "mau_model", "MAU_Model")
 
 
 def build(MAU_Model, modes, state):

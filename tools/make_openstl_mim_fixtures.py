@@ -10,15 +10,13 @@ A fresh model per forward pass: OpenSTL's MIM blocks keep their MIMS cell state 
 from one call to the next (see nets/mim.py), which a first call does not see.
 """
 import argparse
-import importlib
-import importlib.util
 import json
 import os
-import sys
 import types
 
 import numpy as np
 import torch
+from openstl_import import load_openstl_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "openstl_mim")
@@ -28,22 +26,7 @@ LAYERS = 3
 
 
 def load_openstl(path):
-    pkg = os.path.join(path, "openstl")
-    for name, folder in (("openstl", pkg), ("openstl.modules", os.path.join(pkg, "modules")),
-                         ("openstl.models", os.path.join(pkg, "models"))):
-        module = types.ModuleType(name)
-        module.__path__ = [folder]
-        sys.modules[name] = module
-    for part in ("predrnn_modules", "mim_modules"):
-        loaded = importlib.import_module(f"openstl.modules.{part}")
-        for key, value in vars(loaded).items():
-            if not key.startswith("_"):
-                setattr(sys.modules["openstl.modules"], key, value)
-    spec = importlib.util.spec_from_file_location("openstl.models.mim_model",
-                                                  os.path.join(pkg, "models", "mim_model.py"))
-    model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model)
-    return model.MIM_Model
+    return load_openstl_model(path, ('predrnn_modules', 'mim_modules'), "mim_model", "MIM_Model")
 
 
 def build(MIM_Model, layer_norm, state):

@@ -6,15 +6,13 @@ Run once, not in CI, with torch and scipy in a throwaway venv and a checkout of 
     /tmp/torchvenv/bin/python tools/make_openstl_phydnet_fixtures.py --openstl=PATH/TO/OpenSTL
 """
 import argparse
-import importlib
-import importlib.util
 import json
 import os
-import sys
 import types
 
 import numpy as np
 import torch
+from openstl_import import load_openstl_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "openstl_phydnet")
@@ -22,23 +20,7 @@ B, T_IN, T_OUT, C, IMG, PATCH = 2, 3, 3, 1, 16, 4
 
 
 def load_openstl(path):
-    pkg = os.path.join(path, "openstl")
-    for name, folder in (("openstl", pkg), ("openstl.modules", os.path.join(pkg, "modules")),
-                         ("openstl.models", os.path.join(pkg, "models"))):
-        module = types.ModuleType(name)
-        module.__path__ = [folder]
-        sys.modules[name] = module
-    loaded = importlib.import_module("openstl.modules.phydnet_modules")
-    for key, value in vars(loaded).items():
-        if not key.startswith("_"):
-            setattr(sys.modules["openstl.modules"], key, value)
-    for key in ("PhyCell", "PhyD_ConvLSTM", "PhyD_EncoderRNN", "K2M"):  # its __all__ names only M2K, K2M
-        setattr(sys.modules["openstl.modules"], key, getattr(loaded, key))
-    spec = importlib.util.spec_from_file_location("openstl.models.phydnet_model",
-                                                  os.path.join(pkg, "models", "phydnet_model.py"))
-    model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model)
-    return model.PhyDNet_Model
+    return load_openstl_model(path, ('phydnet_modules',), "phydnet_model", "PhyDNet_Model")
 
 
 def constraints():

@@ -12,15 +12,12 @@ OpenSTL's packages import every model of theirs on import; only simvp_modules (w
 layers) and simvp_model are loaded here, by path, under their own package names.
 """
 import argparse
-import importlib
-import importlib.util
 import json
 import os
-import sys
-import types
 
 import numpy as np
 import torch
+from openstl_import import load_openstl_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "openstl_simvp")
@@ -34,22 +31,7 @@ CASES = {"simvp_gsta": ("gSTA", "simvp", "plain"), "simvp_incepu": ("IncepU", "s
 
 
 def load_openstl(path):
-    """openstl.modules.simvp_modules and openstl.models.simvp_model from a checkout."""
-    pkg = os.path.join(path, "openstl")
-    for name, folder in (("openstl", pkg), ("openstl.modules", os.path.join(pkg, "modules")),
-                         ("openstl.models", os.path.join(pkg, "models"))):
-        module = types.ModuleType(name)
-        module.__path__ = [folder]
-        sys.modules[name] = module
-    modules = importlib.import_module("openstl.modules.simvp_modules")
-    for key, value in vars(modules).items():  # what `from openstl.modules import ...` finds
-        if not key.startswith("_"):
-            setattr(sys.modules["openstl.modules"], key, value)
-    spec = importlib.util.spec_from_file_location("openstl.models.simvp_model",
-                                                  os.path.join(pkg, "models", "simvp_model.py"))
-    model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model)
-    return model.SimVP_Model
+    return load_openstl_model(path, ('simvp_modules',), "simvp_model", "SimVP_Model")
 
 
 def randomize(net, gen):
