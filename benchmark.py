@@ -228,6 +228,13 @@ def serve_steps(fn):
     return times
 
 
+def native_conv_description():
+    """'isa=0x..; threads=N; forward jit:avx512_core; ...' of the native convolutions, or None
+    where MindSpore's own convolutions ran."""
+    from layers import native
+    return native.conv_describe() if native._built.get(("conv", native.cache_dir())) else None
+
+
 def measure_train(model_name, size, batch_size, steps, extra, serve=False):
     import numpy as np
     import mindspore as ms
@@ -251,6 +258,7 @@ def measure_train(model_name, size, batch_size, steps, extra, serve=False):
         "batch_size": batch_size, "compile_s": first - median, "train_ms_per_step": 1000 * median,
         "train_step_ms": [1000 * t for t in times], "train_samples_per_s": batch_size / median,
         "train_gflop_per_s": 3 * flops * batch_size / median / 1e9, "train_peak_rss_gib": peak_rss_gib(),
+        "native_conv": native_conv_description(),
     }
 
 
@@ -294,7 +302,7 @@ def measure_inference(model_name, size, batch_size, repeats, extra, formats):
     import mindspore as ms
     from mindspore import nn
     from engine.device import init_context
-    from engine.inference import InferenceNet, input_shape
+    from engine.inference import InferenceNet, export_graph, input_shape
     from nets.registry import build_model
     cfg = model_config(model_name, size, batch_size, extra)
     init_context(cfg)
@@ -312,7 +320,7 @@ def measure_inference(model_name, size, batch_size, repeats, extra, formats):
         if "mindir" in formats:
             try:
                 began = time.perf_counter()
-                ms.export(infer, x, file_name=os.path.join(tmp, "net"), file_format="MINDIR")
+                export_graph(infer, x, file_name=os.path.join(tmp, "net"), file_format="MINDIR")
                 export_s = time.perf_counter() - began
                 mindir = nn.GraphCell(ms.load(os.path.join(tmp, "net.mindir")))
                 began = time.perf_counter()
@@ -337,7 +345,7 @@ def measure_inference(model_name, size, batch_size, repeats, extra, formats):
                 if hasattr(infer.net, "use_exportable_ops"):  # as export.py: ops ONNX export knows
                     infer.net.use_exportable_ops()
                 began = time.perf_counter()
-                ms.export(infer, x, file_name=os.path.join(tmp, "net"), file_format="ONNX")
+                export_graph(infer, x, file_name=os.path.join(tmp, "net"), file_format="ONNX")
                 export_s = time.perf_counter() - began
                 ort.set_default_logger_severity(4)
                 # the session OnnxPredictor (eval_onnx.py, infer.py) makes: threads that do not
@@ -449,8 +457,9 @@ def user_environment():
 
 
 def matmul_ceiling():
-    """The matmul ceiling of this CPU: numpy's float32 sgemm in a process of its own with the
-    user's environment (no OpenBLAS core-type override), and in this process for comparison."""
+    """The matmul ceiling of this CPU: the best of numpy's float32 sgemm in a process of its own
+    with the user's environment (no OpenBLAS core-type override), in this process, and
+    oneDNN's sgemm at the full ISA; returns (ceiling, numpy here, numpy clean, oneDNN)."""
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
             "from benchmark import numpy_matmul_gflops; print(numpy_matmul_gflops())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=user_environment())
@@ -459,7 +468,38 @@ def matmul_ceiling():
     except (ValueError, IndexError):
         clean = None
     here = numpy_matmul_gflops()
-    return max(here, clean or 0.0), here, clean
+    onednn = onednn_sgemm_gflops()
+    return max(here, clean or 0.0, onednn or 0.0), here, clean, onednn
+
+
+def onednn_sgemm_gflops(n=2048, repeats=10):
+    """oneDNN's float32 sgemm at the CPU's full ISA (the wheel the native convolutions run
+    on, uncapped the way they uncap it): numpy's OpenBLAS does not know every CPU (on an
+    unrecognised model it falls back to a generic SSE3 kernel), so it alone understates the
+    ceiling. None without that oneDNN."""
+    import ctypes
+    import numpy as np
+    from layers import native
+    paths = native.dnnl_paths()
+    if paths is None:
+        return None
+    lib = ctypes.CDLL(paths[1], mode=os.RTLD_LOCAL | getattr(os, "RTLD_DEEPBIND", 0))
+    lib.dnnl_set_max_cpu_isa(0)  # dnnl_cpu_isa_default: no cap
+    a = np.random.rand(n, n).astype(np.float32)
+    b = np.random.rand(n, n).astype(np.float32)
+    c = np.empty((n, n), np.float32)
+    ptr = lambda x: x.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    args = (ctypes.c_char(b"N"), ctypes.c_char(b"N"), ctypes.c_int64(n), ctypes.c_int64(n), ctypes.c_int64(n),
+            ctypes.c_float(1.0), ptr(a), ctypes.c_int64(n), ptr(b), ctypes.c_int64(n), ctypes.c_float(0.0), ptr(c),
+            ctypes.c_int64(n))
+    if lib.dnnl_sgemm(*args) != 0:
+        return None
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        lib.dnnl_sgemm(*args)
+        times.append(time.perf_counter() - began)
+    return 2 * n ** 3 / min(times) / 1e9
 
 
 def numpy_matmul_gflops(n=2048, repeats=10):
@@ -537,12 +577,16 @@ def markdown(report):
             f"{latency('graph')} | {latency('mindir')} | {latency('onnx')} | {latency('cpp')} | "
             f"{_fmt(pipe, '.0f')}x | {torch_cell} | "
             f"{r['train_peak_rss_gib']:.1f} / {_fmt(inf.get('infer_peak_rss_gib'), '.1f')} |")
+    onednn = report.get("onednn_sgemm_gflops")
     lines.append(f"\n{report['date']}, {report['machine']} ({report['cpus']} CPUs, up to "
-                 f"{report.get('cpu_isa', '?')}), MindSpore {report['mindspore']} with oneDNN capped at "
-                 f"{report.get('onednn_max_cpu_isa') or 'none'}; matmul ceiling in the same run: {peak:.0f} GFLOP/s "
-                 f"(numpy sgemm, the faster of this process"
+                 f"{report.get('cpu_isa', '?')}), MindSpore {report['mindspore']} with its oneDNN capped at "
+                 f"{report.get('onednn_max_cpu_isa') or 'none'}; convolutions: "
+                 f"{'native (layers/native/conv.cc on oneDNN: ' + report['native_conv'] + ')' if report.get('native_conv') else 'MindSpore' + chr(39) + 's'}; "
+                 f"matmul ceiling in the same run: {peak:.0f} GFLOP/s (the best of oneDNN's sgemm at the full "
+                 f"ISA{f' ({onednn:.0f})' if onednn else ': not installed'} and numpy's, in this process"
                  f"{' with OPENBLAS_CORETYPE=' + report['openblas_coretype'] if report.get('openblas_coretype') else ''}"
-                 f" and a child without the project's settings).")
+                 f" ({report.get('numpy_matmul_gflops_as_configured') or 0:.0f}) and in a child without the project's "
+                 f"settings ({report.get('numpy_matmul_gflops_user_env') or 0:.0f})).")
     torch_rows = [r["torch"] for r in report.get("rows", []) if isinstance(r.get("torch"), dict)]
     if torch_rows:
         t = torch_rows[0]
@@ -669,7 +713,7 @@ def main(argv):
         import importlib.util
         torch_python = sys.executable if importlib.util.find_spec("torch") else ""
     import mindspore
-    peak, peak_here, peak_clean = matmul_ceiling()
+    peak, peak_here, peak_clean, peak_onednn = matmul_ceiling()
     rows, rss_rows, pipelines = [], [], {}
     for size in sizes:
         batch_size = int(batch_arg or SIZES[size]["batch_size"])
@@ -717,7 +761,9 @@ def main(argv):
               "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
               "cpu_isa": cpu_isa(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
               "numpy_matmul_gflops": peak, "numpy_matmul_gflops_as_configured": peak_here,
-              "numpy_matmul_gflops_user_env": peak_clean, "pipelines": pipelines, "rows": rows,
+              "numpy_matmul_gflops_user_env": peak_clean, "onednn_sgemm_gflops": peak_onednn,
+              "native_conv": next((r["native_conv"] for r in rows if r.get("native_conv")), None),
+              "pipelines": pipelines, "rows": rows,
               "rss_steps": [str(s) for s in rss_steps], "rss": rss_rows}
     os.makedirs(out, exist_ok=True)
     for name, text in (("benchmark.json", json.dumps(report, indent=2)), ("benchmark.md", None)):

@@ -91,6 +91,14 @@ def build_inference_net(cfg, checkpoint, batch_size, onnx=False):
 FORMAT_SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 
 
+def export_graph(net, *inputs, file_name, file_format):
+    """ms.export with MindSpore's own convolutions in place of the native CPU kernels
+    (layers/conv.py), so that every exported file holds standard operators only."""
+    from layers.conv import standard_operators
+    with standard_operators(net):
+        ms.export(net, *inputs, file_name=file_name, file_format=file_format)
+
+
 def export_model(cfg, checkpoint, file_format, batch_size, file_name, device_target):
     """Export the inference graph; returns the written path."""
     if file_format not in FORMAT_SUFFIX:
@@ -105,7 +113,7 @@ def export_model(cfg, checkpoint, file_format, batch_size, file_name, device_tar
     base = file_name[:-len(FORMAT_SUFFIX[file_format])] if file_name.lower().endswith(FORMAT_SUFFIX[file_format]) else file_name
     directory = os.path.dirname(os.path.abspath(base))
     os.makedirs(directory, exist_ok=True)
-    ms.export(net, *dummy, file_name=base, file_format=file_format)
+    export_graph(net, *dummy, file_name=base, file_format=file_format)
     path = base + FORMAT_SUFFIX[file_format]
     if not os.path.isfile(path):
         raise UserError(f"export wrote no {path}")

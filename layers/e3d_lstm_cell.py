@@ -46,6 +46,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
+from layers.conv import Conv3d
 from layers.activations import LastAxisSoftmax, sigmoid_exact, tanh_exact
 from layers.layer_norm import TensorLayerNorm
 
@@ -67,7 +68,7 @@ def nearest_frames(valid, window):
     return [min(int(np.floor(np.float32(j) * scale)), valid - 1) for j in range(window)]
 
 
-class WindowConv3d(nn.Conv3d):
+class WindowConv3d(Conv3d):
     """A Conv3d without bias over a window, 'same' in space, in time either TensorFlow's
     'same' (temporal_conv='same': for an even kernel the extra zero frame goes after the
     window) or OpenSTL's tf_Conv3d (temporal_conv='upsample': no temporal padding, then
@@ -104,7 +105,7 @@ class WindowConv3d(nn.Conv3d):
     def construct(self, x):
         if self.padded:
             x = self.pad_op(x)
-        out = self.conv3d(x, self.weight)
+        out = self.conv(x)
         if self.resample:
             out = ops.gather(out, self.frame_index, 2)
         return out
@@ -144,14 +145,14 @@ class Eidetic3DLSTMCell(nn.Cell):
         memory_channels = memory_channels or num_hidden
         self.project_memory = memory_channels != num_hidden
         if self.project_memory:
-            self.conv_m_in = nn.Conv3d(memory_channels, num_hidden, 1, has_bias=False)
+            self.conv_m_in = Conv3d(memory_channels, num_hidden, 1, has_bias=False)
         args = (temporal_kernel, filter_size, layer_norm, window_length, height, width, temporal_conv, self.exact)
         self.conv_x = gate_conv3d(in_channels, 7 * num_hidden, *args)
         self.conv_h = gate_conv3d(num_hidden, 4 * num_hidden, *args)
         self.conv_m = gate_conv3d(num_hidden, (4 if self.released_gates else 3) * num_hidden, *args)
         self.conv_oc = gate_conv3d(num_hidden, num_hidden, *args)
         self.conv_om = gate_conv3d(num_hidden, num_hidden, *args)
-        self.conv_last = nn.Conv3d(2 * num_hidden, num_hidden, 1, has_bias=False)
+        self.conv_last = Conv3d(2 * num_hidden, num_hidden, 1, has_bias=False)
         self.norm_c = TensorLayerNorm(num_hidden, window_length, height, width, precise=self.exact)
         self.attend = ops.BatchMatMul(transpose_b=True)
         self.gather = ops.BatchMatMul()

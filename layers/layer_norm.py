@@ -152,10 +152,11 @@ class TensorLayerNorm(nn.Cell):
     the gradient is a written one (_ChannelAffineNorm, _AffineNorm: faster, less memory);
     precise keeps MindSpore's automatic differentiation of the two-pass form.
 
-    While training on the CPU (not precise) it runs as one native kernel per direction
+    On the CPU (not precise) it runs as one native kernel per direction
     (layers/native/layer_norm.cc, built at first use; see layers/native.py) instead of ~10
-    MindSpore ops: same maths, float rounding apart. Inference and export
-    (set_train(False)) keep the MindSpore ops, which every runtime loads.
+    MindSpore ops, in training and in evaluation: same maths, float rounding apart, and no
+    full-size intermediate tensors. Export (layers/conv.py's standard_operators) keeps the
+    MindSpore ops, which every runtime loads.
     """
 
     def __init__(self, channels, *dims, eps=1e-5, affine="element", precise=False):
@@ -174,11 +175,12 @@ class TensorLayerNorm(nn.Cell):
         self.precise = bool(precise)
         self.norm = _ChannelAffineNorm(channels, dims, eps) if affine == "channel" else _AffineNorm(eps)
         self.native = None if self.precise else native.layer_norm()
+        self.native_on = True  # False while exporting (layers/conv.py's standard_operators)
         self.eps_tensor = native.eps_tensor(eps)
 
     def construct(self, x):
-        # self.training and x.dtype are constants when the graph is compiled: one branch stays
-        if self.training and self.native is not None and x.dtype == ms.float32:
+        # native_on and x.dtype are constants when the graph is compiled: one branch stays
+        if self.native_on and self.native is not None and x.dtype == ms.float32:
             return self.native(x, self.gamma, self.beta, self.eps_tensor)
         if self.precise:
             return _normalize(x, self.eps, True) * self.gamma + self.beta

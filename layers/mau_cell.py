@@ -16,7 +16,7 @@ import math
 import numpy as np
 from mindspore import nn, ops
 
-from layers.conv import gate_conv
+from layers.conv import Conv2d, gate_conv
 
 
 class MAUCell(nn.Cell):
@@ -62,7 +62,7 @@ class UpConv(nn.Cell):
         self.stride = stride
         before, after = k - 1 - padding, k - 1 - padding + output_padding
         self.pad = ops.Pad(((0, 0), (0, 0), (before, after), (before, after)))
-        self.conv = nn.Conv2d(c_in, c_out, k, 1, pad_mode="valid", has_bias=True)
+        self.conv = Conv2d(c_in, c_out, k, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, x):
         n, c, h, w = x.shape

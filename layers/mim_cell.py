@@ -22,7 +22,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from layers.activations import sigmoid, tanh
-from layers.conv import gate_conv
+from layers.conv import Conv2d, gate_conv
 
 
 class MIMN(nn.Cell):
@@ -64,7 +64,7 @@ class MIMBlock(nn.Cell):
         # the MIMS (stationary module): a MIMN on the cell state; OpenSTL names its tensors
         # on the block itself (conv_h_concat, conv_x_concat, ct_weight, oc_weight)
         self.mims = MIMN(num_hidden, num_hidden, height, width, filter_size, stride, layer_norm, forget_bias, exact)
-        self.conv_last = nn.Conv2d(2 * num_hidden, num_hidden, 1, has_bias=False)
+        self.conv_last = Conv2d(2 * num_hidden, num_hidden, 1, has_bias=False)
 
     def construct(self, x, diff_h, h, c, m, mims_c):
         i_t, g_t, o_t = ops.split(self.conv_t_cc(h), self.num_hidden, axis=1)

@@ -81,7 +81,33 @@ def _cpu_model():
     return platform.processor()
 
 
-SYMBOLS = {"layer_norm": ("LayerNorm", "LayerNormGrad"), "softmax_grad": ("SoftmaxGrad",)}
+SYMBOLS = {"layer_norm": ("LayerNorm", "LayerNormGrad"), "softmax_grad": ("SoftmaxGrad",),
+           "conv": ("Conv", "ConvGrad", "ConvDescribe")}
+
+
+def dnnl_paths():
+    """(include folder, library) of the oneDNN that layers/native/conv.cc runs on: the
+    onednn-cpu-gomp and onednn-devel-cpu-gomp wheels of requirements.txt, installed under the
+    environment's prefix (STPL_DNNL_ROOT=DIR: DIR/include and DIR/lib of another oneDNN 3.x
+    with OpenMP threads); None when they are not there."""
+    roots = [os.environ["STPL_DNNL_ROOT"]] if os.environ.get("STPL_DNNL_ROOT") else [sys.prefix, sys.base_prefix]
+    for root in roots:
+        include, library = os.path.join(root, "include"), os.path.join(root, "lib", "libdnnl.so.3")
+        if os.path.isfile(os.path.join(include, "oneapi", "dnnl", "dnnl.h")) and os.path.isfile(library):
+            return include, library
+    return None
+
+
+def _extra_flags(name):
+    """Compiler flags beyond CXXFLAGS for layers/native/<name>.cc, and text that identifies
+    what they point at (for the cache key); None when a dependency is missing."""
+    if name != "conv":
+        return [], b""
+    paths = dnnl_paths()
+    if paths is None:
+        return None
+    with open(os.path.join(paths[0], "oneapi", "dnnl", "dnnl_version.h"), "rb") as f:
+        return ["-I" + paths[0], "-ldl"], f.read()
 
 
 def _loads(library, name):
@@ -110,9 +136,15 @@ def _build(name):
                           "the MindSpore-op forms (slower)")
         return None
     source = os.path.join(SOURCE_DIR, name + ".cc")
+    extra = _extra_flags(name)
+    if extra is None:
+        _warn_once(name, f"oneDNN (the onednn-cpu-gomp and onednn-devel-cpu-gomp packages of requirements.txt) "
+                         f"is not installed in {sys.prefix}: convolutions use MindSpore's kernels (slower)")
+        return None
+    flags, identity = extra
     with open(source, "rb") as f:
         code = f.read()
-    key = hashlib.sha256(b"\0".join([code, cxx.encode(), _compiler_version(cxx).encode(), " ".join(CXXFLAGS).encode(),
+    key = hashlib.sha256(b"\0".join([code, identity, " ".join(flags).encode(), cxx.encode(), _compiler_version(cxx).encode(), " ".join(CXXFLAGS).encode(),
                                      _cpu_model().encode(), platform.machine().encode(),
                                      " ".join(platform.libc_ver()).encode()])).hexdigest()[:16]
     target_dir = os.path.join(cache_dir(), key)
@@ -126,7 +158,7 @@ def _build(name):
         # never load a half-written library, and a loaded one is never rewritten in place
         fd, partial = tempfile.mkstemp(suffix=".so", dir=target_dir)
         os.close(fd)
-        done = subprocess.run([cxx, *CXXFLAGS, source, "-o", partial], capture_output=True, text=True, timeout=300)
+        done = subprocess.run([cxx, *CXXFLAGS, source, *flags, "-o", partial], capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             _warn_once(name, f"building {source} failed ({reason}): training uses the MindSpore-op form (slower)")
@@ -196,3 +228,44 @@ def _make_layer_norm(library):
 
 def eps_tensor(eps):
     return ms.Tensor(np.array([eps], np.float32))
+
+
+def conv_library():
+    """Path of layers/native/conv.cc's built library (STPL_DNNL_LIBRARY set to the oneDNN it
+    opens); None when native kernels are off, the device is not the CPU, or oneDNN or a
+    compiler is missing (one line on stderr says which)."""
+    library = _op("conv", lambda path: path)
+    if library is not None:
+        os.environ.setdefault("STPL_DNNL_LIBRARY", dnnl_paths()[1])
+    return library
+
+
+def conv(out_shape):
+    """The Custom op (x, w, b, cfg) -> y of layers/native/conv.cc with its backward wired in;
+    out_shape(x_shape, w_shape) gives y's shape. None where conv_library() is None."""
+    library = conv_library()
+    if library is None:
+        return None
+    grad = ops.Custom(library + ":ConvGrad", out_shape=lambda x, w, dy, cfg: (x, w, [w[0]]),
+                      out_dtype=lambda x, w, dy, cfg: (x, w, w), func_type="aot")
+    zeros_like = ops.ZerosLike()
+
+    def bprop(x, w, b, cfg, out, dout):
+        dx, dw, db = grad(x, w, dout, cfg)
+        return dx, dw, db, zeros_like(cfg)
+
+    return ops.Custom(library + ":Conv", out_shape=lambda x, w, b, cfg: out_shape(x, w),
+                      out_dtype=lambda x, w, b, cfg: x, func_type="aot", bprop=bprop)
+
+
+def conv_describe():
+    """The oneDNN ISA and the implementations the native convolutions chose so far (text), or
+    None when the library is not built."""
+    library = conv_library()
+    if library is None:
+        return None
+    buffer = ctypes.create_string_buffer(4096)
+    if ctypes.CDLL(library).ConvDescribe(buffer, len(buffer)) != 0:
+        return None
+    return buffer.value.decode()
+

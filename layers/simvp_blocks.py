@@ -20,10 +20,11 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal, TruncatedNormal, initializer
+from layers.conv import Conv2d
 
 
 def conv2d(c_in, c_out, kernel, stride=1, padding=0, dilation=1, groups=1, has_bias=True):
-    return nn.Conv2d(c_in, c_out, kernel, stride=stride, pad_mode="pad", padding=padding, dilation=dilation,
+    return Conv2d(c_in, c_out, kernel, stride=stride, pad_mode="pad", padding=padding, dilation=dilation,
                      group=groups, has_bias=has_bias)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal, Orthogonal
+from layers.conv import Conv2d
 
 SCALE_EPS = 1e-8  # the reference's floor on every standard deviation (utils.make_normal_from_raw_params)
 
@@ -97,7 +98,7 @@ def _bn(channels):
 
 
 def _conv(cin, cout, k, stride, padding):
-    return nn.Conv2d(cin, cout, k, stride, pad_mode="pad" if padding else "valid", padding=padding,
+    return Conv2d(cin, cout, k, stride, pad_mode="pad" if padding else "valid", padding=padding,
                      has_bias=False, weight_init=Normal(0.02))
 
 
@@ -236,7 +237,7 @@ class StuffedConvTranspose(nn.Cell):
         self.pad = ops.Pad(((0, 0), (0, 0), (before, after), (before, after)))
         self.stuff = ops.Pad(((0, 0), (0, 0), (0, 0), (0, self.stride - 1), (0, 0), (0, self.stride - 1)))
         flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        self.conv = nn.Conv2d(w.shape[0], w.shape[1], k, 1, pad_mode="valid", has_bias=False,
+        self.conv = Conv2d(w.shape[0], w.shape[1], k, 1, pad_mode="valid", has_bias=False,
                               weight_init=ms.Tensor(flipped))
         self.conv.weight.name = deconv.weight.name  # it takes the replaced cell's place (and unique name)
 

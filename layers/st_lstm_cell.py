@@ -18,7 +18,7 @@ exact=True: float64 sigmoid/tanh and precise LayerNorms (layers/activations.py).
 from mindspore import nn, ops
 
 from layers.activations import sigmoid, tanh
-from layers.conv import gate_conv
+from layers.conv import Conv2d, gate_conv
 
 
 class SpatioTemporalLSTMCell(nn.Cell):
@@ -31,13 +31,13 @@ class SpatioTemporalLSTMCell(nn.Cell):
         memory_channels = memory_channels or num_hidden
         self.project_memory = memory_channels != num_hidden
         if self.project_memory:
-            self.conv_m_in = nn.Conv2d(memory_channels, num_hidden, 1, has_bias=False)
+            self.conv_m_in = Conv2d(memory_channels, num_hidden, 1, has_bias=False)
         args = (filter_size, stride, layer_norm, height, width)
         self.conv_x = gate_conv(in_channels, 7 * num_hidden, *args, precise=self.exact)
         self.conv_h = gate_conv(num_hidden, 4 * num_hidden, *args, precise=self.exact)
         self.conv_m = gate_conv(num_hidden, 3 * num_hidden, *args, precise=self.exact)
         self.conv_o = gate_conv(2 * num_hidden, num_hidden, *args, precise=self.exact)
-        self.conv_last = nn.Conv2d(2 * num_hidden, num_hidden, 1, has_bias=False)
+        self.conv_last = Conv2d(2 * num_hidden, num_hidden, 1, has_bias=False)
 
     def construct(self, x, h, c, m):
         if self.project_memory:

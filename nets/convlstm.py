@@ -11,6 +11,7 @@ the concatenated hidden states of all forecaster layers makes each predicted fra
 """
 from mindspore import nn, ops
 
+from layers.conv import Conv2d
 from layers.convlstm_cell import ConvLSTMCell
 from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
@@ -28,7 +29,7 @@ class ConvLSTM(RecurrentPredictor):
             cells.append(ConvLSTMCell(in_channels, width_i, height, width, filter_size, stride,
                                       layer_norm, forget_bias, hidden, exact))
         self.cell_list = nn.CellList(cells)
-        self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
+        self.conv_last = Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
 
     @classmethod
     def from_config(cls, cfg):
@@ -73,7 +74,7 @@ class ConvLSTMEncoderForecaster(nn.Cell):
                                            filter_size, stride, layer_norm, forget_bias, exact=exact))
         self.encoder = nn.CellList(encoder)
         self.forecaster = nn.CellList(forecaster)
-        self.conv_out = nn.Conv2d(sum(self.num_hidden), frame_channel, 1, has_bias=True)
+        self.conv_out = Conv2d(sum(self.num_hidden), frame_channel, 1, has_bias=True)
 
     @classmethod
     def from_config(cls, cfg):

@@ -31,6 +31,7 @@ agree with PyTorch's within 1e-5.
 from mindspore import nn, ops
 
 from engine.errors import UserError
+from layers.conv import Conv3d
 from layers.e3d_lstm_cell import GATES, RECALL_LAYOUTS, TEMPORAL_CONVS, Eidetic3DLSTMCell
 from nets.base import RecurrentPredictor, frame_dims
 
@@ -69,7 +70,7 @@ class E3DLSTM(RecurrentPredictor):
                                            temporal_conv=temporal_conv, recall_layout=recall_layout,
                                            exact=exact))
         self.cell_list = nn.CellList(cells)
-        self.conv_last = nn.Conv3d(self.num_hidden[-1], frame_channel, (window_length, 1, 1),
+        self.conv_last = Conv3d(self.num_hidden[-1], frame_channel, (window_length, 1, 1),
                                    stride=(window_length, 1, 1), pad_mode="valid", has_bias=False)
 
     @classmethod

@@ -14,6 +14,7 @@ import math
 
 from mindspore import nn, ops
 
+from layers.conv import Conv2d
 from layers.mau_cell import MAUCell, UpConv
 from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
@@ -35,8 +36,8 @@ class MAU(RecurrentPredictor):
         c = self.num_hidden[0]
         self.tau, self.recall = tau, model_mode == "recall"
         self.small_h, self.small_w = height // sr_size, width // sr_size
-        encoders = [nn.SequentialCell([nn.Conv2d(frame_channel, c, 1, has_bias=True), nn.LeakyReLU(0.2)])]
-        encoders += [nn.SequentialCell([nn.Conv2d(c, c, 3, 2, pad_mode="pad", padding=1, has_bias=True),
+        encoders = [nn.SequentialCell([Conv2d(frame_channel, c, 1, has_bias=True), nn.LeakyReLU(0.2)])]
+        encoders += [nn.SequentialCell([Conv2d(c, c, 3, 2, pad_mode="pad", padding=1, has_bias=True),
                                         nn.LeakyReLU(0.2)]) for _ in range(n)]
         self.encoders = nn.CellList(encoders)
         decoders = [nn.SequentialCell([UpConv(c, c), nn.LeakyReLU(0.2)]) for _ in range(n - 1)]
@@ -45,7 +46,7 @@ class MAU(RecurrentPredictor):
         self.decoders = nn.CellList(decoders)
         self.cell_list = nn.CellList([MAUCell(c, c, self.small_h, self.small_w, filter_size, stride, tau, cell_mode)
                                       for _ in range(self.num_layers)])
-        self.srcnn = nn.SequentialCell([nn.Conv2d(c, frame_channel, 1, has_bias=True)])
+        self.srcnn = nn.SequentialCell([Conv2d(c, frame_channel, 1, has_bias=True)])
 
     @classmethod
     def from_config(cls, cfg):

@@ -19,6 +19,7 @@ freshly built OpenSTL model's first call is identical.
 """
 from mindspore import nn, ops
 
+from layers.conv import Conv2d
 from layers.mim_cell import MIMBlock, MIMN
 from layers.st_lstm_cell import SpatioTemporalLSTMCell
 from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
@@ -40,7 +41,7 @@ class MIM(RecurrentPredictor):
         layers += [MIMBlock(c, c, *args) for _ in range(1, self.num_layers)]
         self.stlstm_layer = nn.CellList(layers)
         self.stlstm_layer_diff = nn.CellList([MIMN(c, c, *args) for _ in range(1, self.num_layers)])
-        self.conv_last = nn.Conv2d(c, frame_channel, 1, has_bias=False)
+        self.conv_last = Conv2d(c, frame_channel, 1, has_bias=False)
 
     @classmethod
     def from_config(cls, cfg):

@@ -25,6 +25,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
+from layers.conv import Conv2d
 from layers.mau_cell import UpConv
 from layers.simvp_blocks import GroupNorm
 from nets.base import RecurrentPredictor, zeros_like_layers
@@ -34,7 +35,7 @@ CONV_HIDDEN = (128, 128, 64)
 
 
 def dcgan_conv(c_in, c_out, stride):
-    return nn.SequentialCell([nn.Conv2d(c_in, c_out, 3, stride, pad_mode="pad", padding=1, has_bias=True),
+    return nn.SequentialCell([Conv2d(c_in, c_out, 3, stride, pad_mode="pad", padding=1, has_bias=True),
                               GroupNorm(16, c_out), nn.LeakyReLU(0.2)])
 
 
@@ -93,11 +94,11 @@ class DecoderD(nn.Cell):
 class PhyCellCell(nn.Cell):
     def __init__(self, channels=PHY_CHANNELS, filters=PHY_FILTERS, kernel=PHY_KERNEL):
         super().__init__()
-        self.F = nn.SequentialCell([nn.Conv2d(channels, filters, kernel, pad_mode="pad", padding=kernel // 2,
+        self.F = nn.SequentialCell([Conv2d(channels, filters, kernel, pad_mode="pad", padding=kernel // 2,
                                               has_bias=True),
                                     GroupNorm(7, filters),
-                                    nn.Conv2d(filters, channels, 1, has_bias=True)])
-        self.convgate = nn.Conv2d(2 * channels, channels, 3, pad_mode="pad", padding=1, has_bias=True)
+                                    Conv2d(filters, channels, 1, has_bias=True)])
+        self.convgate = Conv2d(2 * channels, channels, 3, pad_mode="pad", padding=1, has_bias=True)
 
     def construct(self, x, hidden):
         k = ops.sigmoid(self.convgate(ops.concat((x, hidden), axis=1)))
@@ -109,7 +110,7 @@ class ConvLSTMCell(nn.Cell):
     def __init__(self, c_in, c_hidden):
         super().__init__()
         self.c_hidden = c_hidden
-        self.conv = nn.Conv2d(c_in + c_hidden, 4 * c_hidden, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.conv = Conv2d(c_in + c_hidden, 4 * c_hidden, 3, pad_mode="pad", padding=1, has_bias=True)
 
     def construct(self, x, h, c):
         i, f, o, g = ops.split(self.conv(ops.concat((x, h), axis=1)), self.c_hidden, axis=1)

@@ -13,6 +13,7 @@ Reverse scheduled sampling is a property of the masks (data_provider/sampling.py
 """
 from mindspore import nn, ops
 
+from layers.conv import Conv2d
 from layers.st_lstm_cell import SpatioTemporalLSTMCell
 from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
 
@@ -30,7 +31,7 @@ class PredRNN(RecurrentPredictor):
             cells.append(SpatioTemporalLSTMCell(in_channels, hidden, height, width, filter_size, stride,
                                                 layer_norm, forget_bias, memory_channels=memory, exact=exact))
         self.cell_list = nn.CellList(cells)
-        self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
+        self.conv_last = Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=False)
 
     @classmethod
     def from_config(cls, cfg):
@@ -69,9 +70,9 @@ class PredRNNv2(PredRNN):
         self.decouple_beta = float(decouple_beta)
         self.shared_adapter = len(set(self.num_hidden)) == 1
         if self.shared_adapter:
-            self.adapter = nn.Conv2d(self.num_hidden[0], self.num_hidden[0], 1, has_bias=False)
+            self.adapter = Conv2d(self.num_hidden[0], self.num_hidden[0], 1, has_bias=False)
         else:
-            self.adapter_list = nn.CellList([nn.Conv2d(c, c, 1, has_bias=False) for c in self.num_hidden])
+            self.adapter_list = nn.CellList([Conv2d(c, c, 1, has_bias=False) for c in self.num_hidden])
 
     @classmethod
     def from_config(cls, cfg):

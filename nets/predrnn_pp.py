@@ -7,6 +7,7 @@ With a single layer there is nothing above the GHU, so it is left out.
 """
 from mindspore import nn
 
+from layers.conv import Conv2d
 from layers.causal_lstm_cell import CausalLSTMCell
 from layers.ghu import GradientHighwayUnit
 from nets.base import RecurrentPredictor, frame_dims, zeros_like_layers
@@ -32,7 +33,7 @@ class PredRNNpp(RecurrentPredictor):
             self.gradient_highway = GradientHighwayUnit(self.num_hidden[0], self.num_hidden[0], height, width,
                                                         filter_size, stride, layer_norm,
                                                         exact=exact)
-        self.conv_last = nn.Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=True)
+        self.conv_last = Conv2d(self.num_hidden[-1], frame_channel, 1, has_bias=True)
 
     @classmethod
     def from_config(cls, cfg):

@@ -14,6 +14,7 @@ last T_in predictions until enough frames exist, the surplus cut off.
 """
 from mindspore import nn, ops
 
+from layers.conv import Conv2d
 from layers.simvp_blocks import ConvSC, MidIncepNet, MidMetaNet, sampling_pattern, use_exportable_ops
 from nets.base import frame_dims
 
@@ -40,7 +41,7 @@ class Decoder(nn.Cell):
         super().__init__()
         up = sampling_pattern(n_s, reverse=True)
         self.dec = nn.CellList([ConvSC(c_hid, c_hid, kernel, upsampling=u) for u in up])
-        self.readout = nn.Conv2d(c_hid, c_out, 1, has_bias=True)
+        self.readout = Conv2d(c_hid, c_out, 1, has_bias=True)
 
     def construct(self, hid, enc1):
         for i in range(len(self.dec) - 1):

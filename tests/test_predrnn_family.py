@@ -217,10 +217,11 @@ def test_native_layer_norm_matches_the_formula(ms_context):
                                        err_msg=f"{name}, {affine} affine, x {x.shape} around {mean}")
 
 
-def test_layer_norm_uses_the_native_kernel_only_while_training(ms_context):
-    """Training runs the kernel; set_train(False) (evaluation, every export) runs MindSpore's
-    ops, which MINDIR, ONNX and AIR can hold; precise never runs it."""
+def test_layer_norm_uses_the_native_kernel_except_in_exports(ms_context):
+    """Training and evaluation run the kernel; under standard_operators (every export) the
+    LayerNorm runs MindSpore's ops, which MINDIR, ONNX and AIR can hold; precise never runs it."""
     ms = ms_context
+    from layers.conv import standard_operators
     from layers.layer_norm import TensorLayerNorm
     _native_layer_norm_or_skip()
     calls = []
@@ -235,11 +236,13 @@ def test_layer_norm_uses_the_native_kernel_only_while_training(ms_context):
         for affine in ("channel", "element"):
             norm = TensorLayerNorm(3, 4, 4, affine=affine)
             norm.native = recording
-            norm.set_train(True)
-            assert norm(x) is x and calls == [(2, 3, 4, 4)]
-            norm.set_train(False)
-            assert abs(float(norm(x).asnumpy().std()) - 1) < 1e-3 and len(calls) == 1
-            calls.clear()
+            for training in (True, False):
+                norm.set_train(training)
+                assert norm(x) is x and calls == [(2, 3, 4, 4)]
+                calls.clear()
+            with standard_operators(norm):
+                assert abs(float(norm(x).asnumpy().std()) - 1) < 1e-3 and not calls
+            assert norm.native_on
         precise = TensorLayerNorm(3, 4, 4, affine="channel", precise=True)
         assert precise.native is None
     finally:

@@ -184,9 +184,11 @@ def test_sampler_exports_to_mindir(tiny, ms_context, tmp_path):
     want = sampler(inp, eps).asnumpy()
     assert want.shape == (2, T - COND, 64, 64, 1)
     path = str(tmp_path / "srvp")
-    ms.export(sampler, inp, eps, file_name=path, file_format="MINDIR")
+    from engine.inference import export_graph
+    export_graph(sampler, inp, eps, file_name=path, file_format="MINDIR")
     got = ms.nn.GraphCell(ms.load(path + ".mindir"))(inp, eps).asnumpy()
-    np.testing.assert_allclose(got, want, atol=1e-6)
+    # the file holds MindSpore's convolutions, `want` came from the native CPU ones: float32 rounding
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_tiny_srvp_trains(ms_context):
@@ -272,7 +274,7 @@ def test_export_with_noise_input_matches_mindspore(tiny, srvp_files, onnxruntime
     assert mindir_io_names(mindir) == (["frames", "noise"], ["predictions"])
     got = MindIRPredictor(cfg, mindir)
     assert got.stochastic and got.noise_dim == net.noise_dim
-    np.testing.assert_allclose(got.predict(inputs, eps), want, atol=1e-6)
+    np.testing.assert_allclose(got.predict(inputs, eps), want, atol=1e-5)  # MindSpore's vs the native convolutions
     onnx_path = export_model(cfg, srvp_files["ckpt"], "ONNX", 2, str(srvp_files["dir"] / "srvp.onnx"), "CPU")
     runtime = OnnxPredictor(cfg, onnx_path, providers=["CPUExecutionProvider"])
     assert runtime.stochastic
