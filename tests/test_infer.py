@@ -135,7 +135,8 @@ def test_mindir_and_onnx_give_the_checkpoint_predictions(model, clip, tmp_path):
     mindir = export_model(cfg, model["ckpt"], "MINDIR", 1, str(tmp_path / "m"), "CPU")
     via_mindir, log = _run(model, tmp_path / "clip.npy", tmp_path / "mindir", source=mindir)
     assert "(mindir, batch 1)" in log
-    np.testing.assert_array_equal(via_mindir["pred"], reference["pred"])
+    # the MINDIR holds MindSpore's convolutions, the checkpoint ran the native ones: float32 rounding
+    assert np.abs(via_mindir["pred"] - reference["pred"]).max() < 1e-6
     onnx_path = export_model(cfg, model["ckpt"], "ONNX", 1, str(tmp_path / "m"), "CPU")
     via_onnx, log = _run(model, tmp_path / "clip.npy", tmp_path / "onnx", source=onnx_path)
     assert "(onnx, batch 1)" in log
