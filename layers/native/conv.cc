@@ -28,7 +28,9 @@
 // a library that cannot be opened 4 (each with one line on stderr); MindSpore then stops
 // with an error naming the op.
 #include <dlfcn.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -60,8 +62,8 @@ struct Api {
   STPL_DNNL_FUNCTIONS(STPL_DECLARE)
 #undef STPL_DECLARE
   dnnl_engine_t engine = nullptr;
-  int (*omp_get_max_threads)() = nullptr;  // libgomp's, which the wheel's oneDNN runs on
-  int threads = 0;                          // what it said in the first kernel call's thread
+  void (*omp_set_num_threads)(int) = nullptr;  // libgomp's, which the wheel's oneDNN runs on
+  int threads = 1;  // OpenMP threads for oneDNN: STPL_NATIVE_THREADS, else the CPUs this process may use
   std::string error;  // why the library is unusable; empty when it is ready
 };
 
@@ -91,9 +93,18 @@ Api *api() {
     const char *cap = std::getenv("STPL_DNNL_MAX_CPU_ISA");
     if (cap != nullptr && std::strcmp(cap, "AVX2") == 0) isa = dnnl_cpu_isa_avx2;
     if (cap != nullptr && std::strcmp(cap, "AVX512_CORE") == 0) isa = dnnl_cpu_isa_avx512_core;
+    // The thread count is set explicitly in every calling thread (use_threads): OpenMP's
+    // default comes from OMP_NUM_THREADS, which importing MindSpore sets to 1 in the C
+    // environment -- before or after libgomp reads it, depending on what loaded it first.
     void *gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
-    if (gomp != nullptr) a.omp_get_max_threads = reinterpret_cast<int (*)()>(dlsym(gomp, "omp_get_max_threads"));
-    if (a.omp_get_max_threads != nullptr) a.threads = a.omp_get_max_threads();
+    if (gomp != nullptr) a.omp_set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(gomp, "omp_set_num_threads"));
+    const char *wanted = std::getenv("STPL_NATIVE_THREADS");
+    if (wanted != nullptr && std::atoi(wanted) > 0) {
+      a.threads = std::atoi(wanted);
+    } else {
+      cpu_set_t cpus;
+      if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) a.threads = std::max(1, CPU_COUNT(&cpus));
+    }
     a.dnnl_set_max_cpu_isa(isa);  // before any primitive: overrides ONEDNN_MAX_CPU_ISA
     if (a.dnnl_engine_create(&a.engine, dnnl_cpu, 0) != dnnl_success) {
       a.error = std::string("oneDNN from ") + path + " cannot create a CPU engine";
@@ -115,6 +126,11 @@ bool ok(dnnl_status_t status, const char *what) {
 
 dnnl_stream_t stream_of_thread(Api *a) {
   thread_local dnnl_stream_t stream = nullptr;
+  thread_local bool threads_set = false;  // OpenMP's thread count is per calling thread
+  if (!threads_set && a->omp_set_num_threads != nullptr) {
+    a->omp_set_num_threads(a->threads);
+    threads_set = true;
+  }
   if (stream == nullptr && !ok(a->dnnl_stream_create(&stream, a->engine, dnnl_stream_default_flags), "create a stream")) {
     return nullptr;
   }
