@@ -359,6 +359,7 @@ struct BackwardPlan {
   dnnl_primitive_t data = nullptr, weights = nullptr;
   Reorder dy_data, w_data, dx;           // backward data: dy, w in; dx out
   Reorder x_weights, dy_weights, dw;     // backward weights: x, dy in; dw out
+  bool same_dy_layout = false;           // both passes read dy in one layout: one copy serves both
   bool make(Api *a, const Geometry &g) {
     if (!plain.make(a, g) || !any.make(a, g)) return false;
     if (!ok(forward_pd(a, g, any, plain, &hint), "plan a convolution")) return false;
@@ -376,6 +377,8 @@ struct BackwardPlan {
         !ok(a->dnnl_primitive_create(&weights, weights_pd), "create a convolution's weight gradient")) {
       return false;
     }
+    same_dy_layout = a->dnnl_memory_desc_equal(a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_dst_md, 0),
+                                               a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_dst_md, 0));
     return dy_data.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_dst_md, 0), true) &&
            w_data.make(a, plain.w.md, a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_weights_md, 0), true) &&
            dx.make(a, plain.x.md, a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_src_md, 0), false) &&
@@ -467,9 +470,12 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
   float *dw_plain = static_cast<float *>(params[5]);
   float *db = static_cast<float *>(params[6]);
   bool failed = false;
-  // input gradient
+  // input gradient (dy's copy in slot 3: the weight gradient reuses it when both passes
+  // chose the same layout)
+  float *dy_copy = nullptr;
   {
-    float *dy = to_chosen(a, s, p->dy_data, p->plain.y.md, dy_plain, 0, &failed);
+    float *dy = to_chosen(a, s, p->dy_data, p->plain.y.md, dy_plain, 3, &failed);
+    dy_copy = dy;
     float *w = to_chosen(a, s, p->w_data, p->plain.w.md, w_plain, 1, &failed);
     float *dx = p->dx.prim == nullptr ? dx_plain : scratch().get(2, p->dx.bytes);
     if (failed) return 3;
@@ -486,9 +492,7 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
   // weight (and bias) gradient
   {
     float *x = to_chosen(a, s, p->x_weights, p->plain.x.md, x_plain, 0, &failed);
-    // the data pass's copy of dy (slot 0) is gone: x took its slot; reuse it only when the
-    // two passes chose the same layout and no copy was needed
-    float *dy = to_chosen(a, s, p->dy_weights, p->plain.y.md, dy_plain, 1, &failed);
+    float *dy = p->same_dy_layout ? dy_copy : to_chosen(a, s, p->dy_weights, p->plain.y.md, dy_plain, 1, &failed);
     float *dw = p->dw.prim == nullptr ? dw_plain : scratch().get(2, p->dw.bytes);
     if (failed) return 3;
     Memory mx(a, p->x_weights.chosen, x), mdy(a, p->dy_weights.chosen, dy), mdw(a, p->dw.chosen, dw),
