@@ -278,6 +278,8 @@ def main():
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--serve", action="store_true")
+    p.add_argument("--eval", action="store_true",
+                   help="time inference instead (no_grad, eval mode, the input frames then its own predictions)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -297,6 +299,10 @@ def main():
     mask[:, :a.input_length] = 1.0
 
     def step():
+        if a.eval:
+            net.eval()
+            with torch.no_grad():
+                return float(net(frames, mask).mean())
         opt.zero_grad(set_to_none=True)
         out = net(frames, mask)
         truth = frames[:, frames.shape[1] - out.shape[1]:]
