@@ -27,8 +27,7 @@ def _tuple(value, n):
 class _Native:
     """What Conv2d and Conv3d share: the kernel's configuration and the choice of path."""
 
-    def _init_native(self, spatial, out_channels, kernel_size, stride, pad_mode, padding, dilation, group, has_bias):
-        kernel = _tuple(kernel_size, spatial)
+    def _init_native(self, spatial, out_channels, stride, pad_mode, padding, dilation, group, has_bias):
         self.native_stride, self.native_dilation = _tuple(stride, spatial), _tuple(dilation, spatial)
         pads = _tuple(padding, 2 * spatial) if pad_mode == "pad" else (0,) * (2 * spatial)
         if isinstance(padding, (tuple, list)) or pad_mode != "pad":
@@ -44,7 +43,10 @@ class _Native:
         self.native_zero_bias = None if has_bias else ms.Tensor(np.zeros(out_channels, np.float32))
         self.native_on = True
         self.native = native.conv(self._native_out_shape)
-        del kernel
+
+    def _native_ready(self, x):
+        # constants when the graph is compiled: one branch stays
+        return self.native_on and self.native is not None and x.dtype == ms.float32
 
     def _native_out_shape(self, x, w):
         out = [x[0], w[0]]
@@ -69,10 +71,10 @@ class Conv2d(nn.Conv2d, _Native):
                  group=1, has_bias=False, **kwargs):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, pad_mode=pad_mode, padding=padding,
                          dilation=dilation, group=group, has_bias=has_bias, **kwargs)
-        self._init_native(2, out_channels, kernel_size, stride, pad_mode, padding, dilation, group, has_bias)
+        self._init_native(2, out_channels, stride, pad_mode, padding, dilation, group, has_bias)
 
     def construct(self, x):
-        if self.native_on and self.native is not None and x.dtype == ms.float32:
+        if self._native_ready(x):
             return self._native_conv(x)
         return super().construct(x)
 
@@ -84,16 +86,16 @@ class Conv3d(nn.Conv3d, _Native):
                  group=1, has_bias=False, **kwargs):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, pad_mode=pad_mode, padding=padding,
                          dilation=dilation, group=group, has_bias=has_bias, **kwargs)
-        self._init_native(3, out_channels, kernel_size, stride, pad_mode, padding, dilation, group, has_bias)
+        self._init_native(3, out_channels, stride, pad_mode, padding, dilation, group, has_bias)
 
     def conv(self, x):
         """The convolution without the bias path of nn.Conv3d (for subclasses' construct)."""
-        if self.native_on and self.native is not None and x.dtype == ms.float32:
+        if self._native_ready(x):
             return self._native_conv(x)
         return self.conv3d(x, self.weight)
 
     def construct(self, x):
-        if self.native_on and self.native is not None and x.dtype == ms.float32:
+        if self._native_ready(x):
             return self._native_conv(x)
         return super().construct(x)
 

@@ -420,19 +420,38 @@ int64_t count(int ndims, const int64_t *shape) {
   return n;
 }
 
+// what both entry points do first: check the call, read the geometry, find the plan
+template <typename Plan>
+int prepare(int nparam, int expected, void **params, int *ndims, int64_t **shapes, const char **dtypes, Geometry *g,
+            Api **a, dnnl_stream_t *s, Plan **p) {
+  const int bad = check(nparam, expected, dtypes, 3);
+  if (bad != 0) return bad;
+  if (!geometry_of(ndims, shapes, static_cast<const int32_t *>(params[3]), count(ndims[3], shapes[3]), g)) return 1;
+  *a = api();
+  if (*a == nullptr) return 4;
+  *s = stream_of_thread(*a);
+  *p = *s == nullptr ? nullptr : plan_for<Plan>(*a, *g);
+  return *p == nullptr ? 3 : 0;
+}
+
+// chosen layout -> the caller's plain buffer through `r` (nothing when the layouts agree)
+bool from_chosen(Api *a, dnnl_stream_t s, const Reorder &r, float *chosen_data, const_dnnl_memory_desc_t plain,
+                 float *plain_data) {
+  if (r.prim == nullptr) return true;
+  Memory from(a, r.chosen, chosen_data), to(a, plain, plain_data);
+  return run(a, s, r.prim, {{DNNL_ARG_FROM, from.mem}, {DNNL_ARG_TO, to.mem}}, "reorder an output");
+}
+
 }  // namespace
 
 extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream,
                     void *extra) {
-  const int bad = check(nparam, 5, dtypes, 3);
-  if (bad != 0) return bad;
   Geometry g;
-  if (!geometry_of(ndims, shapes, static_cast<const int32_t *>(params[3]), count(ndims[3], shapes[3]), &g)) return 1;
-  Api *a = api();
-  if (a == nullptr) return 4;
-  dnnl_stream_t s = stream_of_thread(a);
-  ForwardPlan *p = s == nullptr ? nullptr : plan_for<ForwardPlan>(a, g);
-  if (p == nullptr) return 3;
+  Api *a = nullptr;
+  dnnl_stream_t s = nullptr;
+  ForwardPlan *p = nullptr;
+  const int status = prepare(nparam, 5, params, ndims, shapes, dtypes, &g, &a, &s, &p);
+  if (status != 0) return status;
   bool failed = false;
   float *x = to_chosen(a, s, p->x, p->plain.x.md, static_cast<const float *>(params[0]), 0, &failed);
   float *w = to_chosen(a, s, p->w, p->plain.w.md, static_cast<const float *>(params[1]), 1, &failed);
@@ -445,24 +464,17 @@ extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, con
     if (g.has_bias) args.push_back({DNNL_ARG_BIAS, mb.mem});
     if (!run(a, s, p->prim, args, "run a convolution")) return 3;
   }
-  if (p->y.prim != nullptr) {
-    Memory from(a, p->y.chosen, y), to(a, p->plain.y.md, y_plain);
-    if (!run(a, s, p->y.prim, {{DNNL_ARG_FROM, from.mem}, {DNNL_ARG_TO, to.mem}}, "reorder an output")) return 3;
-  }
-  return 0;
+  return from_chosen(a, s, p->y, y, p->plain.y.md, y_plain) ? 0 : 3;
 }
 
 extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream,
                         void *extra) {
-  const int bad = check(nparam, 7, dtypes, 3);
-  if (bad != 0) return bad;
   Geometry g;
-  if (!geometry_of(ndims, shapes, static_cast<const int32_t *>(params[3]), count(ndims[3], shapes[3]), &g)) return 1;
-  Api *a = api();
-  if (a == nullptr) return 4;
-  dnnl_stream_t s = stream_of_thread(a);
-  BackwardPlan *p = s == nullptr ? nullptr : plan_for<BackwardPlan>(a, g);
-  if (p == nullptr) return 3;
+  Api *a = nullptr;
+  dnnl_stream_t s = nullptr;
+  BackwardPlan *p = nullptr;
+  const int status = prepare(nparam, 7, params, ndims, shapes, dtypes, &g, &a, &s, &p);
+  if (status != 0) return status;
   const float *x_plain = static_cast<const float *>(params[0]);
   const float *w_plain = static_cast<const float *>(params[1]);
   const float *dy_plain = static_cast<const float *>(params[2]);
@@ -484,10 +496,7 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
              "run a convolution's input gradient")) {
       return 3;
     }
-    if (p->dx.prim != nullptr) {
-      Memory from(a, p->dx.chosen, dx), to(a, p->plain.x.md, dx_plain);
-      if (!run(a, s, p->dx.prim, {{DNNL_ARG_FROM, from.mem}, {DNNL_ARG_TO, to.mem}}, "reorder a gradient")) return 3;
-    }
+    if (!from_chosen(a, s, p->dx, dx, p->plain.x.md, dx_plain)) return 3;
   }
   // weight (and bias) gradient
   {
@@ -501,10 +510,7 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
         {DNNL_ARG_SRC, mx.mem}, {DNNL_ARG_DIFF_DST, mdy.mem}, {DNNL_ARG_DIFF_WEIGHTS, mdw.mem}};
     if (g.has_bias) args.push_back({DNNL_ARG_DIFF_BIAS, mdb.mem});
     if (!run(a, s, p->weights, args, "run a convolution's weight gradient")) return 3;
-    if (p->dw.prim != nullptr) {
-      Memory from(a, p->dw.chosen, dw), to(a, p->plain.w.md, dw_plain);
-      if (!run(a, s, p->dw.prim, {{DNNL_ARG_FROM, from.mem}, {DNNL_ARG_TO, to.mem}}, "reorder a gradient")) return 3;
-    }
+    if (!from_chosen(a, s, p->dw, dw, p->plain.w.md, dw_plain)) return 3;
   }
   if (!g.has_bias) std::memset(db, 0, sizeof(float) * count(ndims[6], shapes[6]));
   return 0;
