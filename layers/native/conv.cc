@@ -57,11 +57,16 @@ struct Api {
   X(dnnl_convolution_forward_primitive_desc_create)                                              \
   X(dnnl_convolution_backward_data_primitive_desc_create)                                        \
   X(dnnl_convolution_backward_weights_primitive_desc_create) X(dnnl_set_max_cpu_isa)             \
-  X(dnnl_get_effective_cpu_isa)
+  X(dnnl_get_effective_cpu_isa) X(dnnl_primitive_attr_create)                                     \
+  X(dnnl_primitive_attr_set_scratchpad_mode)
 #define STPL_DECLARE(name) decltype(&::name) name = nullptr;
   STPL_DNNL_FUNCTIONS(STPL_DECLARE)
 #undef STPL_DECLARE
   dnnl_engine_t engine = nullptr;
+  // every convolution primitive takes its scratchpad from us (Scratch below): oneDNN 3.2's
+  // library-managed one broke the gemm-based weight gradient (depthwise 5x5 and dilated
+  // 7x7, as in SimVP's attention) on its second execution: a segfault in im2col
+  dnnl_primitive_attr_t user_scratchpad = nullptr;
   void (*omp_set_num_threads)(int) = nullptr;  // libgomp's, which the wheel's oneDNN runs on
   int threads = 1;  // OpenMP threads for oneDNN: STPL_NATIVE_THREADS, else the CPUs this process may use
   std::string error;  // why the library is unusable; empty when it is ready
@@ -106,6 +111,11 @@ Api *api() {
       if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) a.threads = std::max(1, CPU_COUNT(&cpus));
     }
     a.dnnl_set_max_cpu_isa(isa);  // before any primitive: overrides ONEDNN_MAX_CPU_ISA
+    if (a.dnnl_primitive_attr_create(&a.user_scratchpad) != dnnl_success ||
+        a.dnnl_primitive_attr_set_scratchpad_mode(a.user_scratchpad, dnnl_scratchpad_mode_user) != dnnl_success) {
+      a.error = std::string("oneDNN from ") + path + " cannot make a primitive attribute";
+      return;
+    }
     if (a.dnnl_engine_create(&a.engine, dnnl_cpu, 0) != dnnl_success) {
       a.error = std::string("oneDNN from ") + path + " cannot create a CPU engine";
     }
@@ -288,6 +298,17 @@ bool run(Api *a, dnnl_stream_t stream, dnnl_primitive_t prim, std::vector<dnnl_e
   return ok(a->dnnl_primitive_execute(prim, stream, static_cast<int>(args.size()), args.data()), what);
 }
 
+// a convolution primitive with its scratchpad (user mode: slot 4 of this thread's Scratch)
+bool run_conv(Api *a, dnnl_stream_t stream, dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd,
+              std::vector<dnnl_exec_arg_t> args, const char *what) {
+  const_dnnl_memory_desc_t md = a->dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  const size_t bytes = md == nullptr ? 0 : a->dnnl_memory_desc_get_size(md);
+  if (bytes == 0) return run(a, stream, prim, args, what);
+  Memory pad(a, md, scratch().get(4, bytes));
+  args.push_back({DNNL_ARG_SCRATCHPAD, pad.mem});
+  return run(a, stream, prim, args, what);
+}
+
 // plain <-> chosen layout through `reorder` (a no-op view when the layouts agree)
 float *to_chosen(Api *a, dnnl_stream_t stream, const Reorder &r, const_dnnl_memory_desc_t plain, const float *data,
                  int slot, bool *failed) {
@@ -331,7 +352,7 @@ struct AnyDescs {
 dnnl_status_t forward_pd(Api *a, const Geometry &g, const AnyDescs &any, const Plain &plain, dnnl_primitive_desc_t *pd) {
   return a->dnnl_convolution_forward_primitive_desc_create(
       pd, a->engine, dnnl_forward_training, dnnl_convolution_direct, any.x.md, any.w.md,
-      g.has_bias ? plain.b.md : nullptr, any.y.md, g.strides, g.dilates, g.pad_lo, g.pad_hi, nullptr);
+      g.has_bias ? plain.b.md : nullptr, any.y.md, g.strides, g.dilates, g.pad_lo, g.pad_hi, a->user_scratchpad);
 }
 
 struct ForwardPlan {
@@ -365,14 +386,14 @@ struct BackwardPlan {
     if (!ok(forward_pd(a, g, any, plain, &hint), "plan a convolution")) return false;
     if (!ok(a->dnnl_convolution_backward_data_primitive_desc_create(&data_pd, a->engine, dnnl_convolution_direct,
                                                                       any.x.md, any.w.md, any.y.md, g.strides, g.dilates,
-                                                                      g.pad_lo, g.pad_hi, hint, nullptr),
+                                                                      g.pad_lo, g.pad_hi, hint, a->user_scratchpad),
             "plan a convolution's input gradient") ||
         !ok(a->dnnl_primitive_create(&data, data_pd), "create a convolution's input gradient")) {
       return false;
     }
     if (!ok(a->dnnl_convolution_backward_weights_primitive_desc_create(
                 &weights_pd, a->engine, dnnl_convolution_direct, any.x.md, any.w.md, g.has_bias ? plain.b.md : nullptr,
-                any.y.md, g.strides, g.dilates, g.pad_lo, g.pad_hi, hint, nullptr),
+                any.y.md, g.strides, g.dilates, g.pad_lo, g.pad_hi, hint, a->user_scratchpad),
             "plan a convolution's weight gradient") ||
         !ok(a->dnnl_primitive_create(&weights, weights_pd), "create a convolution's weight gradient")) {
       return false;
@@ -462,7 +483,7 @@ extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, con
     Memory mx(a, p->x.chosen, x), mw(a, p->w.chosen, w), my(a, p->y.chosen, y), mb(a, p->plain.b.md, params[2]);
     std::vector<dnnl_exec_arg_t> args = {{DNNL_ARG_SRC, mx.mem}, {DNNL_ARG_WEIGHTS, mw.mem}, {DNNL_ARG_DST, my.mem}};
     if (g.has_bias) args.push_back({DNNL_ARG_BIAS, mb.mem});
-    if (!run(a, s, p->prim, args, "run a convolution")) return 3;
+    if (!run_conv(a, s, p->prim, p->pd, args, "run a convolution")) return 3;
   }
   return from_chosen(a, s, p->y, y, p->plain.y.md, y_plain) ? 0 : 3;
 }
@@ -492,7 +513,7 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
     float *dx = p->dx.prim == nullptr ? dx_plain : scratch().get(2, p->dx.bytes);
     if (failed) return 3;
     Memory mdy(a, p->dy_data.chosen, dy), mw(a, p->w_data.chosen, w), mdx(a, p->dx.chosen, dx);
-    if (!run(a, s, p->data, {{DNNL_ARG_DIFF_DST, mdy.mem}, {DNNL_ARG_WEIGHTS, mw.mem}, {DNNL_ARG_DIFF_SRC, mdx.mem}},
+    if (!run_conv(a, s, p->data, p->data_pd, {{DNNL_ARG_DIFF_DST, mdy.mem}, {DNNL_ARG_WEIGHTS, mw.mem}, {DNNL_ARG_DIFF_SRC, mdx.mem}},
              "run a convolution's input gradient")) {
       return 3;
     }
@@ -509,7 +530,7 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
     std::vector<dnnl_exec_arg_t> args = {
         {DNNL_ARG_SRC, mx.mem}, {DNNL_ARG_DIFF_DST, mdy.mem}, {DNNL_ARG_DIFF_WEIGHTS, mdw.mem}};
     if (g.has_bias) args.push_back({DNNL_ARG_DIFF_BIAS, mdb.mem});
-    if (!run(a, s, p->weights, args, "run a convolution's weight gradient")) return 3;
+    if (!run_conv(a, s, p->weights, p->weights_pd, args, "run a convolution's weight gradient")) return 3;
     if (!from_chosen(a, s, p->dw, dw, p->plain.w.md, dw_plain)) return 3;
   }
   if (!g.has_bias) std::memset(db, 0, sizeof(float) * count(ndims[6], shapes[6]));
