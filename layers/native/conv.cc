@@ -40,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.h"
@@ -330,6 +331,18 @@ void describe(Api *a, const char *pass, dnnl_primitive_desc_t pd) {
   described.insert(std::string(pass) + " " + name);
 }
 
+// whether oneDNN runs a pass gemm-based or on its reference path (the direct depthwise loops
+// below are faster than those for what they cover)
+bool slow_impl(Api *a, dnnl_primitive_desc_t pd) {
+  const char *name = nullptr;
+  if (a->dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success || name == nullptr) {
+    return true;
+  }
+  return std::strstr(name, "gemm") != nullptr || std::strncmp(name, "ref", 3) == 0;
+}
+
+bool depthwise_direct(const Geometry &g);  // below: the direct depthwise loops
+
 // ---- the cached plans -----------------------------------------------------------------------
 struct Plain {
   Desc x, w, y, b;
@@ -361,16 +374,20 @@ struct ForwardPlan {
   dnnl_primitive_desc_t pd = nullptr;
   dnnl_primitive_t prim = nullptr;
   Reorder x, w, y;  // x, w: plain -> chosen; y: chosen -> plain
+  bool slow = false;  // gemm-based or reference
   bool make(Api *a, const Geometry &g) {
     if (!plain.make(a, g) || !any.make(a, g)) return false;
     if (!ok(forward_pd(a, g, any, plain, &pd), "plan a convolution") || !ok(a->dnnl_primitive_create(&prim, pd), "create a convolution")) {
       return false;
     }
+    slow = slow_impl(a, pd);
     return x.make(a, plain.x.md, a->dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), true) &&
            w.make(a, plain.w.md, a->dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true) &&
            y.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), false);
   }
-  void describe(Api *a) { ::describe(a, "forward", pd); }
+  void describe(Api *a, const Geometry &g) {  // the passes the direct loops take are named there
+    if (!(depthwise_direct(g) && slow)) ::describe(a, "forward", pd);
+  }
 };
 
 struct BackwardPlan {
@@ -381,6 +398,7 @@ struct BackwardPlan {
   Reorder dy_data, w_data, dx;           // backward data: dy, w in; dx out
   Reorder x_weights, dy_weights, dw;     // backward weights: x, dy in; dw out
   bool same_dy_layout = false;           // both passes read dy in one layout: one copy serves both
+  bool data_slow = false, weights_slow = false;  // gemm-based or reference
   bool make(Api *a, const Geometry &g) {
     if (!plain.make(a, g) || !any.make(a, g)) return false;
     if (!ok(forward_pd(a, g, any, plain, &hint), "plan a convolution")) return false;
@@ -398,6 +416,8 @@ struct BackwardPlan {
         !ok(a->dnnl_primitive_create(&weights, weights_pd), "create a convolution's weight gradient")) {
       return false;
     }
+    data_slow = slow_impl(a, data_pd);
+    weights_slow = slow_impl(a, weights_pd);
     same_dy_layout = a->dnnl_memory_desc_equal(a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_dst_md, 0),
                                                a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_dst_md, 0));
     return dy_data.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_dst_md, 0), true) &&
@@ -407,9 +427,9 @@ struct BackwardPlan {
            dy_weights.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_dst_md, 0), true) &&
            dw.make(a, plain.w.md, a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_weights_md, 0), false);
   }
-  void describe(Api *a) {
-    ::describe(a, "backward_data", data_pd);
-    ::describe(a, "backward_weights", weights_pd);
+  void describe(Api *a, const Geometry &g) {
+    if (!(depthwise_direct(g) && data_slow)) ::describe(a, "backward_data", data_pd);
+    if (!(depthwise_direct(g) && weights_slow)) ::describe(a, "backward_weights", weights_pd);
   }
 };
 
@@ -423,7 +443,7 @@ Plan *plan_for(Api *a, const Geometry &g) {
   if (found != plans.end()) return found->second.get();
   std::unique_ptr<Plan> plan(new Plan());
   if (!plan->make(a, g)) plan.reset();  // its primitives leak: a failure stops training anyway
-  if (plan) plan->describe(a);
+  if (plan) plan->describe(a, g);
   return (plans[g.key] = std::move(plan)).get();
 }
 
@@ -463,6 +483,139 @@ bool from_chosen(Api *a, dnnl_stream_t s, const Reorder &r, float *chosen_data, 
   return run(a, s, r.prim, {{DNNL_ARG_FROM, from.mem}, {DNNL_ARG_TO, to.mem}}, "reorder an output");
 }
 
+
+// ---- direct depthwise convolutions (2-D, stride 1) ------------------------------------------
+// oneDNN 3.2 has no jit kernel for the weight gradient of a depthwise convolution wider than
+// 3x3, nor for any pass of a dilated one: it runs them gemm-based over im2col copies, 50-100x slower than the
+// arithmetic needs (SimVP's gSTA attention, [16, 160, 32, 32]: depthwise 5x5 weight gradient
+// 74 ms, dilated 7x7 forward + both gradients 223 ms). Here they are plain loops over the NCHW
+// planes, one row of the kernel at a time (the compiler vectorises the inner row loops), the
+// planes (or, for the weight gradient, the channels) split over the threads. They run for the
+// passes where oneDNN chose a gemm-based or reference implementation (slow_impl).
+bool depthwise_direct(const Geometry &g) {
+  return g.spatial == 2 && g.groups == g.c && g.o == g.c && g.strides[0] == 1 && g.strides[1] == 1;
+}
+
+template <typename F>
+void split(int threads, int64_t count, F f) {  // f(begin, end) over [0, count) in `threads` parts
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
+  std::vector<std::thread> others;
+  for (int t = 1; t < parts; ++t) others.emplace_back(f, count * t / parts, count * (t + 1) / parts);
+  f(0, count / parts);
+  for (auto &t : others) t.join();
+}
+
+struct Plane {  // one depthwise plane's geometry
+  int64_t h, w, oh, ow, kh, kw, dh, dw, pt, pl, ph, pw;  // ph, pw: the zero-padded input plane
+  explicit Plane(const Geometry &g)
+      : h(g.x[2]), w(g.x[3]), oh(g.y[2]), ow(g.y[3]), kh(g.w[3]), kw(g.w[4]), dh(g.dilates[0] + 1),
+        dw(g.dilates[1] + 1), pt(g.pad_lo[0]), pl(g.pad_lo[1]), ph(oh + (kh - 1) * dh), pw(ow + (kw - 1) * dw) {}
+  // src [rows, cols] into the zero plane dst [ph, pw] at (top, left); parts outside are cut
+  void pad(const float *src, int64_t rows, int64_t cols, int64_t top, int64_t left, float *dst) const {
+    std::fill(dst, dst + ph * pw, 0.0f);
+    for (int64_t r = std::max<int64_t>(0, -top); r < rows && r + top < ph; ++r) {
+      const int64_t lo = std::max<int64_t>(0, -left), hi = std::min<int64_t>(cols, pw - left);
+      if (hi > lo) std::memcpy(dst + (r + top) * pw + left + lo, src + r * cols + lo, sizeof(float) * (hi - lo));
+    }
+  }
+};
+
+// out [oh, ow] = sum_(i, j) k(i, j) in[r + i dh, q + j dw] over a zero-padded plane in [ph, pw]
+inline void correlate(const Plane &p, const float *in, const float *k, float bias, float *out) {
+  for (int64_t r = 0; r < p.oh; ++r) {
+    float *o = out + r * p.ow;
+    for (int64_t q = 0; q < p.ow; ++q) o[q] = bias;
+    for (int64_t i = 0; i < p.kh; ++i) {
+      const float *row = in + (r + i * p.dh) * p.pw;
+      for (int64_t j = 0; j < p.kw; ++j) {
+        const float kv = k[i * p.kw + j];
+        const float *src = row + j * p.dw;
+#pragma omp simd
+        for (int64_t q = 0; q < p.ow; ++q) o[q] += kv * src[q];
+      }
+    }
+  }
+}
+
+// y[n, c] = b[c] + sum_(i, j) w[c, i, j] x[n, c, oh - pt + i dh, ow - pl + j dw]
+void depthwise_forward(const Geometry &g, int threads, const float *x, const float *w, const float *b, float *y) {
+  const Plane p(g);
+  split(threads, g.n * g.c, [&](int64_t begin, int64_t end) {
+    std::vector<float> padded(p.ph * p.pw);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t c = plane % g.c;
+      p.pad(x + plane * p.h * p.w, p.h, p.w, p.pt, p.pl, padded.data());
+      correlate(p, padded.data(), w + c * p.kh * p.kw, g.has_bias ? b[c] : 0.0f, y + plane * p.oh * p.ow);
+    }
+  });
+}
+
+// dx[n, c, r, q] = sum_(i, j) w[c, i, j] dy[n, c, r + pt - i dh, q + pl - j dw]: the correlation
+// of dy, padded by the kernel's span less the forward pads, with the flipped kernel
+void depthwise_backward_data(const Geometry &g, int threads, const float *w, const float *dy, float *dx) {
+  Plane p(g);
+  Plane back = p;  // the same correlation with dy as input and dx as output
+  back.h = p.oh, back.w = p.ow, back.oh = p.h, back.ow = p.w;
+  back.ph = p.h + (p.kh - 1) * p.dh, back.pw = p.w + (p.kw - 1) * p.dw;
+  const int64_t top = (p.kh - 1) * p.dh - p.pt, left = (p.kw - 1) * p.dw - p.pl;
+  split(threads, g.n * g.c, [&](int64_t begin, int64_t end) {
+    std::vector<float> padded(back.ph * back.pw), flipped(p.kh * p.kw);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const float *wc = w + (plane % g.c) * p.kh * p.kw;
+      for (int64_t k = 0; k < p.kh * p.kw; ++k) flipped[k] = wc[p.kh * p.kw - 1 - k];
+      back.pad(dy + plane * p.oh * p.ow, p.oh, p.ow, top, left, padded.data());
+      correlate(back, padded.data(), flipped.data(), 0.0f, dx + plane * p.h * p.w);
+    }
+  });
+}
+
+// dw[c, i, j] = sum_(n, r, q) dy[n, c, r, q] x[n, c, r - pt + i dh, q - pl + j dw]; db[c] = sum dy[n, c]
+// (element-wise partial sums over the rows in float, totals in double)
+void depthwise_backward_weights(const Geometry &g, int threads, const float *x, const float *dy, float *dw,
+                                float *db) {
+  const Plane p(g);
+  const int64_t taps = p.kh * p.kw;
+  split(threads, g.c, [&](int64_t begin, int64_t end) {
+    std::vector<float> padded(p.ph * p.pw), partial(taps * p.ow), bias_partial(p.ow);
+    for (int64_t c = begin; c < end; ++c) {
+      std::fill(partial.begin(), partial.end(), 0.0f);
+      std::fill(bias_partial.begin(), bias_partial.end(), 0.0f);
+      for (int64_t n = 0; n < g.n; ++n) {
+        p.pad(x + (n * g.c + c) * p.h * p.w, p.h, p.w, p.pt, p.pl, padded.data());
+        const float *dyp = dy + (n * g.c + c) * p.oh * p.ow;
+        for (int64_t r = 0; r < p.oh; ++r) {
+          const float *dyr = dyp + r * p.ow;
+          float *bp = bias_partial.data();
+#pragma omp simd
+          for (int64_t q = 0; q < p.ow; ++q) bp[q] += dyr[q];
+          for (int64_t i = 0; i < p.kh; ++i) {
+            const float *row = padded.data() + (r + i * p.dh) * p.pw;
+            for (int64_t j = 0; j < p.kw; ++j) {
+              float *acc = partial.data() + (i * p.kw + j) * p.ow;
+              const float *src = row + j * p.dw;
+#pragma omp simd
+              for (int64_t q = 0; q < p.ow; ++q) acc[q] += dyr[q] * src[q];
+            }
+          }
+        }
+      }
+      for (int64_t k = 0; k < taps; ++k) {
+        double total = 0.0;
+        for (int64_t q = 0; q < p.ow; ++q) total += partial[k * p.ow + q];
+        dw[c * taps + k] = static_cast<float>(total);
+      }
+      double total = 0.0;
+      for (int64_t q = 0; q < p.ow; ++q) total += bias_partial[q];
+      db[c] = static_cast<float>(total);
+    }
+  });
+}
+
+void describe_direct(const char *pass) {
+  std::lock_guard<std::mutex> guard(described_lock);
+  described.insert(std::string(pass) + " direct_depthwise");
+}
+
 }  // namespace
 
 extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream,
@@ -473,6 +626,12 @@ extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, con
   ForwardPlan *p = nullptr;
   const int status = prepare(nparam, 5, params, ndims, shapes, dtypes, &g, &a, &s, &p);
   if (status != 0) return status;
+  if (depthwise_direct(g) && p->slow) {
+    depthwise_forward(g, a->threads, static_cast<const float *>(params[0]), static_cast<const float *>(params[1]),
+                      static_cast<const float *>(params[2]), static_cast<float *>(params[4]));
+    describe_direct("forward");
+    return 0;
+  }
   bool failed = false;
   float *x = to_chosen(a, s, p->x, p->plain.x.md, static_cast<const float *>(params[0]), 0, &failed);
   float *w = to_chosen(a, s, p->w, p->plain.w.md, static_cast<const float *>(params[1]), 1, &failed);
@@ -506,7 +665,10 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
   // input gradient (dy's copy in slot 3: the weight gradient reuses it when both passes
   // chose the same layout)
   float *dy_copy = nullptr;
-  {
+  if (depthwise_direct(g) && p->data_slow) {
+    depthwise_backward_data(g, a->threads, w_plain, dy_plain, dx_plain);
+    describe_direct("backward_data");
+  } else {
     float *dy = to_chosen(a, s, p->dy_data, p->plain.y.md, dy_plain, 3, &failed);
     dy_copy = dy;
     float *w = to_chosen(a, s, p->w_data, p->plain.w.md, w_plain, 1, &failed);
@@ -520,7 +682,10 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
     if (!from_chosen(a, s, p->dx, dx, p->plain.x.md, dx_plain)) return 3;
   }
   // weight (and bias) gradient
-  {
+  if (depthwise_direct(g) && p->weights_slow) {
+    depthwise_backward_weights(g, a->threads, x_plain, dy_plain, dw_plain, db);
+    describe_direct("backward_weights");
+  } else {
     float *x = to_chosen(a, s, p->x_weights, p->plain.x.md, x_plain, 0, &failed);
     float *dy = p->same_dy_layout ? dy_copy : to_chosen(a, s, p->dy_weights, p->plain.y.md, dy_plain, 1, &failed);
     float *dw = p->dw.prim == nullptr ? dw_plain : scratch().get(2, p->dw.bytes);
