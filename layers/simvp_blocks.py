@@ -20,6 +20,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal, TruncatedNormal, initializer
+from layers import native
 from layers.conv import Conv2d
 
 
@@ -69,16 +70,24 @@ def use_exportable_ops(net):
 
 class GroupNorm(nn.Cell):
     """nn.GroupNorm's maths (biased variance, eps inside the root, per-channel gamma and beta,
-    parameters named gamma and beta as there) from reductions and elementwise ops: MindSpore
-    2.10 cannot export its GroupNorm primitive to ONNX."""
+    parameters named gamma and beta as there). On the CPU it runs as the native LayerNorm
+    kernel in its GroupNorm form (layers/native/layer_norm.cc: one pass for the statistics and
+    one for the output each way, where the MindSpore-op form takes ~15 full-size ops); exports
+    (layers.conv.standard_operators) and other devices use reductions and elementwise ops,
+    since MindSpore 2.10 cannot export its GroupNorm primitive to ONNX."""
 
     def __init__(self, groups, channels, eps=1e-5):
         super().__init__()
         self.groups, self.eps = groups, eps
         self.gamma = ms.Parameter(ms.Tensor(np.ones(channels, np.float32)), name="gamma")
         self.beta = ms.Parameter(ms.Tensor(np.zeros(channels, np.float32)), name="beta")
+        self.native = native.layer_norm()
+        self.native_on = True  # False while exporting
+        self.native_cfg = ms.Tensor(np.array([eps, groups], np.float32))  # (eps, G): the kernel's GroupNorm form
 
     def construct(self, x):
+        if self.native_on and self.native is not None and x.dtype == ms.float32:
+            return self.native(x, self.gamma, self.beta, self.native_cfg)
         b, c, h, w = x.shape
         g = ops.reshape(x, (b, self.groups, -1))
         mean = ops.mean(g, axis=2, keep_dims=True)

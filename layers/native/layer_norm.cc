@@ -12,6 +12,9 @@
 //   LayerNorm(x [B, C, ...], gamma, beta, eps [1]) -> y
 //   LayerNormGrad(x, gamma, dy, eps [1]) -> dx, dgamma, dbeta
 // gamma and beta hold C values (per channel, shape [C, 1, ...]) or C * rest (per element).
+// GroupNorm (torch.nn.GroupNorm: statistics per sample and group of C / G channels, one scale
+// and shift per channel) is the same kernel with eps [2] = (eps, G): the samples are then the
+// B * G groups, gamma and beta C values.
 // Every sum and every output is taken around a shift (the mean of the sample's first 256
 // values), so that neither E[d^2] - E[d]^2 nor x * scale + offset cancels when the mean
 // dwarfs the spread; per-channel partial sums in float (vectorised), totals in double.
@@ -24,17 +27,27 @@
 namespace {
 
 struct Layout {
-  int64_t batch, channels, rest;  // x viewed as [batch, channels, rest]
+  int64_t batch, channels, rest;  // x viewed as [batch, channels, rest] (GroupNorm: batch B * G, channels C / G)
   bool per_channel;               // gamma: [C] (else [C * rest])
+  int64_t groups;                 // GroupNorm's G (1: LayerNorm); sample b's gamma starts at (b % G) * channels
   int64_t size() const { return channels * rest; }
 };
 
-bool layout_of(const int *ndims, int64_t **shapes, Layout *l) {
+bool layout_of(const int *ndims, int64_t **shapes, const float *eps, Layout *l) {
   if (ndims[0] < 2) return false;
-  *l = Layout{shapes[0][0], shapes[0][1], 1, true};
+  *l = Layout{shapes[0][0], shapes[0][1], 1, true, 1};
   for (int i = 2; i < ndims[0]; ++i) l->rest *= shapes[0][i];
-  int64_t affine = 1;
+  int64_t affine = 1, eps_count = 1;
   for (int i = 0; i < ndims[1]; ++i) affine *= shapes[1][i];
+  for (int i = 0; i < ndims[3]; ++i) eps_count *= shapes[3][i];
+  if (eps_count == 2) {  // GroupNorm
+    const int64_t groups = static_cast<int64_t>(eps[1]);
+    if (groups < 1 || l->channels % groups != 0 || affine != l->channels) return false;
+    l->groups = groups;
+    l->batch *= groups;
+    l->channels /= groups;
+    return true;
+  }
   if (affine == l->size() && l->rest > 1) {
     l->per_channel = false;
   } else if (affine != l->channels) {
@@ -74,7 +87,7 @@ Moments moments(double s1, double s2, int64_t n, float eps) {
 extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                          void *stream, void *extra) {
   Layout l;
-  if (nparam != 5 || !layout_of(ndims, shapes, &l)) return 1;
+  if (nparam != 5 || !layout_of(ndims, shapes, static_cast<const float *>(params[3]), &l)) return 1;
   if (!all_float32(nparam, dtypes)) return 2;
   const float *x = static_cast<const float *>(params[0]);
   const float *gamma = static_cast<const float *>(params[1]);
@@ -103,8 +116,9 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
     }
     const Moments m = moments(s1, s2, n, eps);
     if (l.per_channel) {
+      const float *gam = gamma + (b % l.groups) * l.channels, *bet = beta + (b % l.groups) * l.channels;
       for (int64_t c = 0; c < l.channels; ++c) {
-        const float scale = gamma[c] * m.rstd, offset = beta[c] - m.mean * scale;
+        const float scale = gam[c] * m.rstd, offset = bet[c] - m.mean * scale;
         const float *xc = xs + c * rest;
         float *yc = ys + c * rest;
 #pragma omp simd
@@ -127,7 +141,7 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
 extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                              void *stream, void *extra) {
   Layout l;
-  if (nparam != 7 || !layout_of(ndims, shapes, &l)) return 1;
+  if (nparam != 7 || !layout_of(ndims, shapes, static_cast<const float *>(params[3]), &l)) return 1;
   if (!all_float32(nparam, dtypes)) return 2;
   const float *x = static_cast<const float *>(params[0]);
   const float *gamma = static_cast<const float *>(params[1]);
@@ -137,7 +151,7 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
   float *dgamma = static_cast<float *>(params[5]);
   float *dbeta = static_cast<float *>(params[6]);
   const int64_t n = l.size(), rest = l.rest, channels = l.channels;
-  const int64_t affine = l.per_channel ? channels : n;
+  const int64_t affine = l.per_channel ? channels * l.groups : n;
   float *dg = dgamma, *db = dbeta;  // summed over the batch below
   for (int64_t i = 0; i < affine; ++i) dg[i] = db[i] = 0.0f;
   std::vector<float> s_c(l.per_channel ? channels : 0), d_c(s_c.size());
@@ -147,6 +161,9 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
     const float shift = shift_of(xs, n);
     // s1, s2: statistics of x; sg, sgx: sums of g and g * (x - shift)
     double s1 = 0, s2 = 0, sg = 0, sgx = 0;
+    const int64_t group_offset = l.per_channel ? (b % l.groups) * channels : 0;
+    const float *gam = gamma + group_offset;
+    float *dgs = dg + group_offset, *dbs = db + group_offset;
     for (int64_t c = 0; c < channels; ++c) {
       const float *xc = xs + c * rest, *dyc = dys + c * rest;
       float a1 = 0, a2 = 0, a3 = 0, a4 = 0;
@@ -161,8 +178,8 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
         }
         s_c[c] = a3;  // around the shift; moved to the mean below
         d_c[c] = a4;
-        sg += static_cast<double>(gamma[c]) * a4;
-        sgx += static_cast<double>(gamma[c]) * a3;
+        sg += static_cast<double>(gam[c]) * a4;
+        sgx += static_cast<double>(gam[c]) * a3;
       } else {
         const float *gc = gamma + c * rest;
 #pragma omp simd reduction(+ : a1, a2, a3, a4)
@@ -186,9 +203,9 @@ extern "C" int LayerNormGrad(int nparam, void **params, int *ndims, int64_t **sh
     const float k0 = k1 * m.mean - m.rstd * static_cast<float>(mean_g);
     if (l.per_channel) {
       for (int64_t c = 0; c < channels; ++c) {
-        dg[c] += (s_c[c] - m.mean * d_c[c]) * m.rstd;
-        db[c] += d_c[c];
-        const float a = m.rstd * gamma[c];
+        dgs[c] += (s_c[c] - m.mean * d_c[c]) * m.rstd;
+        dbs[c] += d_c[c];
+        const float a = m.rstd * gam[c];
         const float *xc = xs + c * rest, *dyc = dys + c * rest;
         float *dxc = dxs + c * rest;
 #pragma omp simd
