@@ -60,3 +60,20 @@ class LastAxisSoftmax(nn.Cell):
         width = shape[-1]
         row_sum = self.matmul(ops.reshape(dout * out, (-1, width)), ops.ones((width, 1), out.dtype))
         return (out * (dout - ops.reshape(row_sum, shape[:-1] + (1,))),)
+
+
+class GELU(nn.GELU):
+    """nn.GELU(approximate=False) that runs layers/native/gelu.cc on the CPU (one vectorised
+    pass each way; MindSpore's CPU Erf alone took 43-66 ms on SimVP's [16, 640, 32, 32]);
+    elsewhere, under exports (layers.conv.standard_operators) and for float16, MindSpore's op.
+    Still an nn.GELU, so SimVP.use_exportable_ops swaps it for the ONNX form."""
+
+    def __init__(self):
+        super().__init__(approximate=False)
+        self.native = native.gelu()
+        self.native_on = True  # False while exporting
+
+    def construct(self, x):
+        if self.native_on and self.native is not None and x.dtype == mstype.float32:
+            return self.native(x)
+        return super().construct(x)

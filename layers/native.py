@@ -82,7 +82,7 @@ def _cpu_model():
 
 
 SYMBOLS = {"layer_norm": ("LayerNorm", "LayerNormGrad"), "softmax_grad": ("SoftmaxGrad",),
-           "conv": ("Conv", "ConvGrad", "ConvDescribe")}
+           "conv": ("Conv", "ConvGrad", "ConvDescribe"), "gelu": ("Gelu", "GeluGrad")}
 
 
 def dnnl_paths():
@@ -101,6 +101,8 @@ def dnnl_paths():
 def _extra_flags(name):
     """Compiler flags beyond CXXFLAGS for layers/native/<name>.cc, and text that identifies
     what they point at (for the cache key); None when a dependency is missing."""
+    if name == "gelu":  # without it GCC keeps the loops' selects and rounding scalar (they could trap)
+        return ["-fno-trapping-math"], b""
     if name != "conv":
         return [], b""
     paths = dnnl_paths()
@@ -209,6 +211,21 @@ def softmax_grad():
     softmax over the last axis; None when native kernels are off or cannot be built here."""
     return _op("softmax_grad", lambda library: ops.Custom(
         library + ":SoftmaxGrad", out_shape=lambda y, dy: y, out_dtype=lambda y, dy: y, func_type="aot"))
+
+
+def gelu():
+    """The Custom op x -> GELU(x) of layers/native/gelu.cc (exact GELU, erf to 1.5e-7), its
+    backward wired in; None when native kernels are off or cannot be built here."""
+    return _op("gelu", _make_gelu)
+
+
+def _make_gelu(library):
+    grad = ops.Custom(library + ":GeluGrad", out_shape=lambda x, dy: x, out_dtype=lambda x, dy: x, func_type="aot")
+
+    def bprop(x, out, dout):
+        return (grad(x, dout),)
+
+    return ops.Custom(library + ":Gelu", out_shape=lambda x: x, out_dtype=lambda x: x, func_type="aot", bprop=bprop)
 
 
 def _make_layer_norm(library):

@@ -21,6 +21,7 @@ import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal, TruncatedNormal, initializer
 from layers import native
+from layers.activations import GELU
 from layers.conv import Conv2d
 
 
@@ -238,7 +239,7 @@ class SpatialAttention(nn.Cell):
     def __init__(self, dim, kernel_size=21):
         super().__init__()
         self.proj_1 = conv2d(dim, dim, 1)
-        self.activation = nn.GELU(approximate=False)
+        self.activation = GELU()
         self.spatial_gating_unit = AttentionModule(dim, kernel_size)
         self.proj_2 = conv2d(dim, dim, 1)
 
@@ -251,7 +252,7 @@ class MixMlp(nn.Cell):
         super().__init__()
         self.fc1 = conv2d(dim, hidden, 1)
         self.dwconv = conv2d(hidden, hidden, 3, padding=1, groups=hidden)
-        self.act = nn.GELU(approximate=False)
+        self.act = GELU()
         self.fc2 = conv2d(hidden, dim, 1)
         self.drop = nn.Dropout(p=drop) if drop > 0 else nn.Identity()
 
@@ -316,7 +317,7 @@ class TemporalAttention(nn.Cell):
     def __init__(self, dim, kernel_size=21):
         super().__init__()
         self.proj_1 = conv2d(dim, dim, 1)
-        self.activation = nn.GELU(approximate=False)
+        self.activation = GELU()
         self.spatial_gating_unit = TemporalAttentionModule(dim, kernel_size)
         self.proj_2 = conv2d(dim, dim, 1)
 

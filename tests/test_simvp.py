@@ -272,6 +272,34 @@ def test_exportable_gelu_is_the_exact_gelu(ms_context):
     assert not any(isinstance(c, nn.GELU) for _, c in holder.cells_and_names())
 
 
+def test_native_gelu_is_the_exact_gelu_both_ways(ms_context):
+    """layers.activations.GELU on the native kernel: x * Phi(x) and its derivative
+    Phi(x) + x phi(x) to 1e-6 on [-12, 12] (and for the tails), against scipy's erf in float64;
+    the export switch gives MindSpore's GELU back, and the ONNX swap still finds it."""
+    ms = ms_context
+    from mindspore import nn
+    from layers.activations import GELU
+    from layers.conv import standard_operators
+    from layers.simvp_blocks import use_exportable_ops
+    cell = GELU()
+    if cell.native is None:
+        pytest.skip("no native kernels here")
+    x = np.concatenate([np.linspace(-12, 12, 24001), [-100.0, -30.0, 30.0, 100.0]]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    got = cell(ms.Tensor(x)).asnumpy().astype(np.float64)
+    np.testing.assert_allclose(got, gelu(x64), rtol=1e-6, atol=1e-6)
+    dx = ms.grad(cell)(ms.Tensor(x)).asnumpy().astype(np.float64)
+    from scipy.special import erf
+    slope = 0.5 * (1.0 + erf(x64 / math.sqrt(2.0))) + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2.0 * math.pi)
+    np.testing.assert_allclose(dx, slope, rtol=0, atol=1e-6)
+    holder = nn.SequentialCell([GELU()])
+    with standard_operators(holder):
+        assert not holder[0].native_on
+        np.testing.assert_allclose(holder(ms.Tensor(x[:100])).asnumpy(), gelu(x64[:100]), rtol=1e-5, atol=1e-6)
+    use_exportable_ops(holder)
+    assert not any(isinstance(c, nn.GELU) for _, c in holder.cells_and_names())
+
+
 def test_tau_block_matches_numpy(ms_context):
     """TAU's temporal attention: s * f * x with f the large-kernel convs and s the
     squeeze-and-excitation of x (no biases, hidden C / max(C // 16, 4)), inside the gSTA
