@@ -168,7 +168,7 @@ def resolve_resume(cfg):
 
 EARLIER_RUNS = "earlier_runs"
 # where a CPU user is pointed when the configured run would take more than a day
-CPU_SIZED_CONFIG = "configs/quickstart_convlstm_mmnist.yaml"
+CPU_SIZED_CONFIG = "configs/quickstart_simvp_mmnist.yaml"
 
 
 def check_save_dir(cfg, resume_path, is_main=True, log=print):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's first command: set up, make Moving MNIST offline, train a small ConvLSTM on
+# The README's first command: set up, make Moving MNIST offline, train a small SimVP on
 # the CPU for a few minutes, evaluate it beside the trivial baselines, draw predictions.
 # Extra --key=value options apply to every step (e.g. --max_iterations=1000).
 # Running it again starts a new run: the earlier checkpoints move to
@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup_env.sh
-CFG=configs/quickstart_convlstm_mmnist.yaml
+CFG=configs/quickstart_simvp_mmnist.yaml
 began=$(date +%s)
 echo "== 1/3 data: Moving MNIST -> MindRecord"
 python generate_mindrecord.py --config_path=$CFG "$@"

@@ -114,5 +114,5 @@ def test_quickstart_script_runs_and_states_its_bar(tmp_path):
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     verdict = [l for l in proc.stdout.splitlines() if l.startswith("quickstart: the model ")]
     assert len(verdict) == 1 and "baselines on MSE and SSIM" in verdict[0] and "min in all" in verdict[0]
-    assert os.path.isfile(tmp_path / "eval" / "predictions" / "convlstm-2" / "seq_0000.png")
+    assert os.path.isfile(tmp_path / "eval" / "predictions" / "simvp-2" / "seq_0000.png")
     assert len(os.listdir(tmp_path / "ckpt" / "earlier_runs")) == 1  # the first run, moved aside
