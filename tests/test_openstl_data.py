@@ -324,8 +324,8 @@ OPENSTL = {  # dataset: (input_length, seq_length, img_height, img_width, img_ch
     "mfmnist": (10, 20, 64, 64, 1), "taxibj": (4, 8, 32, 32, 2), "human": (4, 8, 256, 256, 3),
     "kitticaltech": (10, 11, 128, 160, 3), "weather": (12, 24, 32, 64, 1)}
 MODELS = ("convlstm", "predrnn", "predrnn_v2", "predrnn_pp", "e3d_lstm")
-# OpenSTL's other methods, TaxiBJ only for now (simvp_incepu: model simvp, translator IncepU)
-NEWER = {"taxibj": ("simvp", "simvp_incepu", "tau", "mim", "mau", "phydnet")}
+# OpenSTL's other methods on every dataset (simvp_incepu: model simvp, translator IncepU)
+NEWER = {d: ("simvp", "simvp_incepu", "tau", "mim", "mau", "phydnet") for d in OPENSTL}
 
 
 def test_every_openstl_config_loads_and_fits():
@@ -348,3 +348,30 @@ def test_every_openstl_config_loads_and_fits():
         assert os.path.dirname(os.path.normpath(cfg.train_mindrecord)) == os.path.normpath(cfg.mindrecord_dir)
         if model in MODELS + ("mim",):
             assert cfg.hidden_list() == [128, 128, 128, 128], path  # OpenSTL's '128,128,128,128' everywhere
+
+
+# OpenSTL's published parameter counts (docs/en/model_zoos/video_benchmarks.md), in millions, of the
+# newer models on the four datasets added in session 9. Known departures: MIM's three MIMNs each
+# declare an unused 1x1 conv_last (256 -> 128) that OpenSTL counts and we do not build (98,304
+# parameters); OpenSTL's KITTI->Caltech TAU row repeats the MFMNIST figure (44.7 M) where its own
+# config builds 15.0 M (as its KTH TAU of the same sizes); its Human3.6M PhyDNet row says 4.2 M,
+# where PhyDNet has no weight that depends on the frame size (3.09 M on every dataset here).
+PUBLISHED_M = {
+    "mfmnist": {"simvp": 46.8, "simvp_incepu": 58.0, "tau": 44.7, "mim": 38.0, "mau": 4.5, "phydnet": 3.1},
+    "human": {"simvp": 11.3, "simvp_incepu": 41.2, "tau": 37.6, "mim": 47.6, "mau": 20.2, "phydnet": 3.1},
+    "kitticaltech": {"simvp": 15.6, "simvp_incepu": 8.6, "tau": 15.0, "mim": 49.2, "mau": 24.3, "phydnet": 3.1},
+    "weather": {"simvp": 12.76, "simvp_incepu": 14.67, "tau": 12.22, "mim": 37.75, "mau": 5.46, "phydnet": 3.09},
+}
+
+
+def test_newer_models_on_the_openstl_datasets_have_openstls_sizes(ms_context):
+    from nets.registry import build_model
+    for dataset, models in PUBLISHED_M.items():
+        for model, published in models.items():
+            cfg = load_config([f"--config_path={ROOT}/configs/{model}_{dataset}.yaml"])
+            count = sum(p.size for p in build_model(cfg).trainable_params())
+            if model == "mim":
+                count += 3 * 256 * 128  # the MIMNs' unused conv_last OpenSTL counts
+            digits = 2 if dataset == "weather" else 1
+            # within the table's rounding (MAU on weather: OpenSTL's unused merge / conv_last_sr, 8,259)
+            assert abs(count / 1e6 - published) <= 0.5 * 10 ** -digits + 1e-2, (model, dataset, count)
