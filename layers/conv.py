@@ -36,13 +36,32 @@ class _Native:
             lo = hi = (padding,) * spatial
         self.native_same = pad_mode == "same"
         self.native_pads = (tuple(lo), tuple(hi))
-        cfg = [spatial, group, int(has_bias), int(self.native_same), *self.native_stride, *self.native_dilation, *lo, *hi]
-        self.native_cfg = ms.Tensor(np.array(cfg, np.int32))
         self.native_has_bias = has_bias
+        self.native_cfg = self._native_config(lo, hi)
         # the kernel always takes a bias; a convolution without one gives it zeros
         self.native_zero_bias = None if has_bias else ms.Tensor(np.zeros(out_channels, np.float32))
         self.native_on = True
         self.native = native.conv(self._native_out_shape)
+
+    def _native_config(self, lo, hi):
+        """The kernel's cfg tensor (layers/native/conv.cc): spatial dims, groups, bias, same,
+        strides, dilations, pads before, pads after."""
+        cfg = [len(self.native_stride), self.group, int(self.native_has_bias), int(self.native_same),
+               *self.native_stride, *self.native_dilation, *lo, *hi]
+        return ms.Tensor(np.array(cfg, np.int32))
+
+    def padded_native(self, lo, hi):
+        """(op, cfg): this convolution's native kernel with its input zero-padded by lo / hi
+        per spatial axis inside the kernel, for a caller that pads before a pad_mode="valid"
+        convolution (op(x, weight, bias, cfg)); None where the kernel is not available."""
+        if self.native is None:
+            return None
+        kernel = self.weight.shape[2:]
+
+        def out_shape(x, w):
+            return [x[0], w[0]] + [x[2 + i] + lo[i] + hi[i] - (kernel[i] - 1) * self.native_dilation[i]
+                                   for i in range(len(kernel))]
+        return native.conv(out_shape), self._native_config(lo, hi)
 
     def _native_ready(self, x):
         # constants when the graph is compiled: one branch stays

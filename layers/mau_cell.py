@@ -17,7 +17,6 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from layers import native
 from layers.conv import Conv2d, gate_conv
 
 
@@ -69,12 +68,7 @@ class UpConv(nn.Cell):
         # way: PhyDNet's 133 Pads took 0.26 s of a 2.7 s step). Exports keep Pad + a valid
         # convolution: with the pads in the convolution MindSpore's ONNX file failed to load.
         self.native_on = True
-        self.native = None
-        if self.conv.native is not None:
-            grow = before + after - k + 1
-            self.native = native.conv(lambda x, w: [x[0], w[0], x[2] + grow, x[3] + grow])
-            # cfg: spatial dims, groups, bias, same, strides, dilations, pads before, pads after
-            self.native_cfg = ms.Tensor(np.array([2, 1, 1, 0, 1, 1, 1, 1, before, before, after, after], np.int32))
+        self.native, self.native_cfg = self.conv.padded_native((before, before), (after, after)) or (None, None)
 
     def construct(self, x):
         n, c, h, w = x.shape

@@ -95,7 +95,7 @@ def test_group_norm_native_kernel_matches_numpy_and_the_op_form(ms_context):
     for groups in (1, 2, 8):
         native, ops_form = GroupNorm(groups, 8), GroupNorm(groups, 8)
         if native.native is None:
-            pytest.skip("no native kernels here")
+            pytest.skip("no native kernels here (no C++ compiler, or STPL_NATIVE_OPS=0)")
         ops_form.native_on = False
         gamma, beta = rng.normal(1, 0.3, 8).astype(np.float32), rng.normal(0, 0.3, 8).astype(np.float32)
         for cell in (native, ops_form):
@@ -283,7 +283,7 @@ def test_native_gelu_is_the_exact_gelu_both_ways(ms_context):
     from layers.simvp_blocks import use_exportable_ops
     cell = GELU()
     if cell.native is None:
-        pytest.skip("no native kernels here")
+        pytest.skip("no native kernels here (no C++ compiler, or STPL_NATIVE_OPS=0)")
     x = np.concatenate([np.linspace(-12, 12, 24001), [-100.0, -30.0, 30.0, 100.0]]).astype(np.float32)
     x64 = x.astype(np.float64)
     got = cell(ms.Tensor(x)).asnumpy().astype(np.float64)

@@ -324,9 +324,11 @@ float *to_chosen(Api *a, dnnl_stream_t stream, const Reorder &r, const_dnnl_memo
 std::mutex described_lock;
 std::set<std::string> described;
 
-void describe(Api *a, const char *pass, dnnl_primitive_desc_t pd) {
-  const char *name = nullptr;
-  if (pd == nullptr || a->dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) return;
+void describe(Api *a, const char *pass, dnnl_primitive_desc_t pd, bool direct = false) {
+  const char *name = "direct_depthwise";  // the direct loops below take the pass
+  if (!direct && (pd == nullptr || a->dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success)) {
+    return;
+  }
   std::lock_guard<std::mutex> guard(described_lock);
   described.insert(std::string(pass) + " " + name);
 }
@@ -341,7 +343,10 @@ bool slow_impl(Api *a, dnnl_primitive_desc_t pd) {
   return std::strstr(name, "gemm") != nullptr || std::strncmp(name, "ref", 3) == 0;
 }
 
-bool depthwise_direct(const Geometry &g);  // below: the direct depthwise loops
+// the geometry the direct depthwise loops below cover: 2-D, stride 1, one channel per group
+bool depthwise_direct(const Geometry &g) {
+  return g.spatial == 2 && g.groups == g.c && g.o == g.c && g.strides[0] == 1 && g.strides[1] == 1;
+}
 
 // ---- the cached plans -----------------------------------------------------------------------
 struct Plain {
@@ -374,20 +379,18 @@ struct ForwardPlan {
   dnnl_primitive_desc_t pd = nullptr;
   dnnl_primitive_t prim = nullptr;
   Reorder x, w, y;  // x, w: plain -> chosen; y: chosen -> plain
-  bool slow = false;  // gemm-based or reference
+  bool direct = false;  // the direct depthwise loops take the pass (oneDNN chose gemm or ref)
   bool make(Api *a, const Geometry &g) {
     if (!plain.make(a, g) || !any.make(a, g)) return false;
     if (!ok(forward_pd(a, g, any, plain, &pd), "plan a convolution") || !ok(a->dnnl_primitive_create(&prim, pd), "create a convolution")) {
       return false;
     }
-    slow = slow_impl(a, pd);
+    direct = depthwise_direct(g) && slow_impl(a, pd);
     return x.make(a, plain.x.md, a->dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), true) &&
            w.make(a, plain.w.md, a->dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true) &&
            y.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), false);
   }
-  void describe(Api *a, const Geometry &g) {  // the passes the direct loops take are named there
-    if (!(depthwise_direct(g) && slow)) ::describe(a, "forward", pd);
-  }
+  void describe(Api *a) { ::describe(a, "forward", pd, direct); }
 };
 
 struct BackwardPlan {
@@ -398,7 +401,7 @@ struct BackwardPlan {
   Reorder dy_data, w_data, dx;           // backward data: dy, w in; dx out
   Reorder x_weights, dy_weights, dw;     // backward weights: x, dy in; dw out
   bool same_dy_layout = false;           // both passes read dy in one layout: one copy serves both
-  bool data_slow = false, weights_slow = false;  // gemm-based or reference
+  bool data_direct = false, weights_direct = false;  // as ForwardPlan::direct
   bool make(Api *a, const Geometry &g) {
     if (!plain.make(a, g) || !any.make(a, g)) return false;
     if (!ok(forward_pd(a, g, any, plain, &hint), "plan a convolution")) return false;
@@ -416,8 +419,8 @@ struct BackwardPlan {
         !ok(a->dnnl_primitive_create(&weights, weights_pd), "create a convolution's weight gradient")) {
       return false;
     }
-    data_slow = slow_impl(a, data_pd);
-    weights_slow = slow_impl(a, weights_pd);
+    data_direct = depthwise_direct(g) && slow_impl(a, data_pd);
+    weights_direct = depthwise_direct(g) && slow_impl(a, weights_pd);
     same_dy_layout = a->dnnl_memory_desc_equal(a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_dst_md, 0),
                                                a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_dst_md, 0));
     return dy_data.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(data_pd, dnnl_query_diff_dst_md, 0), true) &&
@@ -427,9 +430,9 @@ struct BackwardPlan {
            dy_weights.make(a, plain.y.md, a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_dst_md, 0), true) &&
            dw.make(a, plain.w.md, a->dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_weights_md, 0), false);
   }
-  void describe(Api *a, const Geometry &g) {
-    if (!(depthwise_direct(g) && data_slow)) ::describe(a, "backward_data", data_pd);
-    if (!(depthwise_direct(g) && weights_slow)) ::describe(a, "backward_weights", weights_pd);
+  void describe(Api *a) {
+    ::describe(a, "backward_data", data_pd, data_direct);
+    ::describe(a, "backward_weights", weights_pd, weights_direct);
   }
 };
 
@@ -443,7 +446,7 @@ Plan *plan_for(Api *a, const Geometry &g) {
   if (found != plans.end()) return found->second.get();
   std::unique_ptr<Plan> plan(new Plan());
   if (!plan->make(a, g)) plan.reset();  // its primitives leak: a failure stops training anyway
-  if (plan) plan->describe(a, g);
+  if (plan) plan->describe(a);
   return (plans[g.key] = std::move(plan)).get();
 }
 
@@ -486,16 +489,13 @@ bool from_chosen(Api *a, dnnl_stream_t s, const Reorder &r, float *chosen_data, 
 
 // ---- direct depthwise convolutions (2-D, stride 1) ------------------------------------------
 // oneDNN 3.2 has no jit kernel for the weight gradient of a depthwise convolution wider than
-// 3x3, nor for any pass of a dilated one: it runs them gemm-based over im2col copies, 50-100x slower than the
-// arithmetic needs (SimVP's gSTA attention, [16, 160, 32, 32]: depthwise 5x5 weight gradient
-// 74 ms, dilated 7x7 forward + both gradients 223 ms). Here they are plain loops over the NCHW
-// planes, one row of the kernel at a time (the compiler vectorises the inner row loops), the
-// planes (or, for the weight gradient, the channels) split over the threads. They run for the
-// passes where oneDNN chose a gemm-based or reference implementation (slow_impl).
-bool depthwise_direct(const Geometry &g) {
-  return g.spatial == 2 && g.groups == g.c && g.o == g.c && g.strides[0] == 1 && g.strides[1] == 1;
-}
-
+// 3x3, nor for the passes of SimVP's dilated 7x7 one: it runs them gemm-based over im2col
+// copies, far slower than their arithmetic needs (SimVP's gSTA attention, [16, 160, 32, 32]:
+// depthwise 5x5 weight gradient 74 ms, dilated 7x7 forward + both gradients 223 ms). Here they
+// are plain loops over zero-padded NCHW planes, one row of the kernel at a time (the compiler
+// vectorises the inner row loops), the planes (or, for the weight gradient, the channels) split
+// over the threads. A plan sends a pass here when its geometry fits (depthwise_direct) and
+// oneDNN chose a gemm-based or reference implementation for it (slow_impl).
 template <typename F>
 void split(int threads, int64_t count, F f) {  // f(begin, end) over [0, count) in `threads` parts
   const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
@@ -611,11 +611,6 @@ void depthwise_backward_weights(const Geometry &g, int threads, const float *x, 
   });
 }
 
-void describe_direct(const char *pass) {
-  std::lock_guard<std::mutex> guard(described_lock);
-  described.insert(std::string(pass) + " direct_depthwise");
-}
-
 }  // namespace
 
 extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream,
@@ -626,10 +621,9 @@ extern "C" int Conv(int nparam, void **params, int *ndims, int64_t **shapes, con
   ForwardPlan *p = nullptr;
   const int status = prepare(nparam, 5, params, ndims, shapes, dtypes, &g, &a, &s, &p);
   if (status != 0) return status;
-  if (depthwise_direct(g) && p->slow) {
+  if (p->direct) {
     depthwise_forward(g, a->threads, static_cast<const float *>(params[0]), static_cast<const float *>(params[1]),
                       static_cast<const float *>(params[2]), static_cast<float *>(params[4]));
-    describe_direct("forward");
     return 0;
   }
   bool failed = false;
@@ -665,9 +659,8 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
   // input gradient (dy's copy in slot 3: the weight gradient reuses it when both passes
   // chose the same layout)
   float *dy_copy = nullptr;
-  if (depthwise_direct(g) && p->data_slow) {
+  if (p->data_direct) {
     depthwise_backward_data(g, a->threads, w_plain, dy_plain, dx_plain);
-    describe_direct("backward_data");
   } else {
     float *dy = to_chosen(a, s, p->dy_data, p->plain.y.md, dy_plain, 3, &failed);
     dy_copy = dy;
@@ -682,9 +675,8 @@ extern "C" int ConvGrad(int nparam, void **params, int *ndims, int64_t **shapes,
     if (!from_chosen(a, s, p->dx, dx, p->plain.x.md, dx_plain)) return 3;
   }
   // weight (and bias) gradient
-  if (depthwise_direct(g) && p->weights_slow) {
+  if (p->weights_direct) {
     depthwise_backward_weights(g, a->threads, x_plain, dy_plain, dw_plain, db);
-    describe_direct("backward_weights");
   } else {
     float *x = to_chosen(a, s, p->x_weights, p->plain.x.md, x_plain, 0, &failed);
     float *dy = p->same_dy_layout ? dy_copy : to_chosen(a, s, p->dy_weights, p->plain.y.md, dy_plain, 1, &failed);
