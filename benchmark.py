@@ -3,12 +3,14 @@ ms/step and samples/s, achieved GFLOP/s against a numpy float32 matmul peak meas
 same run, eval/inference latency per sequence (GRAPH-mode eval, MINDIR through GraphCell,
 ONNX Runtime from Python, and the same ONNX file in ascend310_infer's C++ program on ONNX
 Runtime, built when missing), MindRecord pipeline throughput against what training consumes, peak RSS,
-and optionally the same train step in PyTorch eager. Written as JSON and a markdown table.
+and optionally the same train step and no_grad inference in PyTorch eager. Written as JSON and a
+markdown table.
 
     python benchmark.py --models=all --size=small,mmnist --out=bench/
     python benchmark.py --models=predrnn_pp --size=mmnist --batch_size=2 --steps=5
     python benchmark.py --models=convlstm --size=small --rss_steps=50,500   # RSS over a long run
-    python benchmark.py ... --torch=/tmp/torchvenv/bin/python              # PyTorch eager column
+    python benchmark.py ... --torch=/tmp/torchvenv/bin/python              # PyTorch eager columns
+    python benchmark.py ... --torch=... --openstl=/path/to/OpenSTL          # and for MIM, MAU, PhyDNet
     python benchmark.py ... --formats=mindir,onnx                           # without the C++ runner
 
 Sizes: 'mmnist' is each model's Moving MNIST config (configs/<model>_mmnist.yaml; PredRNN++
@@ -67,7 +69,10 @@ SIZES = {
     "rgb128x160": {"overrides": ["--img_height=128", "--img_width=160", "--img_channel=3", "--seq_length=11",
                                  "--input_length=10", "--patch_size=4"], "batch_size": 4},
 }
-TORCH_MODELS = ("convlstm", "predrnn", "predrnn_pp", "simvp", "tau")  # tools/torch_step.py (SimVP: gSTA)
+# tools/torch_step.py (SimVP: gSTA); for OPENSTL_MODELS it runs OpenSTL's own model classes
+# from a checkout given as --openstl: without one those models are not paired
+TORCH_MODELS = ("convlstm", "predrnn", "predrnn_pp", "simvp", "tau", "mim", "mau", "phydnet")
+OPENSTL_MODELS = ("mim", "mau", "phydnet")
 PIPELINE_SAMPLES = 256
 
 
@@ -420,8 +425,13 @@ def measure_pipeline(size, batch_size, extra, samples=PIPELINE_SAMPLES):
     return {"samples": n, "seconds": seconds, "samples_per_s": n / seconds}
 
 
-def torch_command(python, model_name, size, batch_size, steps, extra):
-    """(command, environment) of tools/torch_step.py for the same network and step."""
+def torch_command(python, model_name, size, batch_size, steps, extra, openstl="", evaluate=False):
+    """(command, environment) of tools/torch_step.py for the same network and step (evaluate:
+    its no_grad inference, steps timed calls after a warm-up); openstl: the OpenSTL checkout
+    OPENSTL_MODELS need."""
+    from engine.errors import UserError
+    if model_name in OPENSTL_MODELS and not openstl:
+        raise UserError(f"--torch: the PyTorch side of {model_name} runs OpenSTL's own model: give --openstl=PATH")
     cfg = model_config(model_name, size, batch_size, extra)
     cmd = [python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "torch_step.py"),
            f"--model={model_name}", f"--num_hidden={cfg.num_hidden}", f"--filter_size={cfg.filter_size}",
@@ -429,17 +439,50 @@ def torch_command(python, model_name, size, batch_size, steps, extra):
            f"--seq_length={cfg.seq_length}", f"--input_length={cfg.input_length}", f"--batch_size={batch_size}",
            f"--layer_norm={int(bool(cfg.layer_norm))}", f"--steps={steps}", f"--threads={os.cpu_count()}"]
     if model_name == "simvp" and cfg.simvp_model_type != "gsta":
-        from engine.errors import UserError
         raise UserError("--torch: the PyTorch side times SimVP's gSTA translator only (simvp_model_type=gsta)")
     if model_name in ("simvp", "tau"):
         cmd += [f"--hid_S={cfg.hid_S}", f"--hid_T={cfg.hid_T}", f"--N_S={cfg.N_S}", f"--N_T={cfg.N_T}",
                 f"--mlp_ratio={cfg.mlp_ratio}", f"--alpha={cfg.alpha}"]
+    if model_name == "mau":
+        cmd += [f"--mau_tau={cfg.mau_tau}", f"--sr_size={cfg.sr_size}", f"--cell_mode={cfg.cell_mode}",
+                f"--model_mode={cfg.model_mode}"]
+    if model_name in OPENSTL_MODELS:  # MIM's layer_norm and every width travel in the options above
+        cmd.append(f"--openstl={os.path.abspath(openstl)}")
+    if evaluate:
+        cmd.append("--eval")
     env = user_environment()
     # The one setting PyTorch gets, for the lock-step protocol rather than for speed: beside
     # the idle MindSpore process on 2 cores, its spinning OpenMP barriers made a small
     # ConvLSTM step 30x slower (4800 ms/step vs ~150, 2026-12-05); alone it would not wait.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The eval column's child runs alone, after ours: PyTorch's own defaults there.
+    if not evaluate:
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return cmd, env
+
+
+def torch_pairing(names, torch_python, openstl):
+    """(models whose rows get PyTorch columns, a note naming those left out for want of
+    --openstl or None): a missing checkout leaves MIM, MAU and PhyDNet unpaired, not failed."""
+    if not torch_python:
+        return [], None
+    unpaired = [n for n in names if n in OPENSTL_MODELS and not openstl]
+    note = (f"--torch: {', '.join(unpaired)} not paired with PyTorch (its side runs OpenSTL's own model "
+            f"classes: give --openstl=PATH, a checkout of chengtan9907/OpenSTL)") if unpaired else None
+    return [n for n in names if n in TORCH_MODELS and n not in unpaired], note
+
+
+def measure_torch_eval(torch_python, name, size, batch_size, repeats, extra, openstl):
+    """PyTorch eager's no_grad inference at the same config and batch (tools/torch_step.py
+    --eval in a process of its own: repeats timed calls after a warm-up; its peak RSS its own).
+    Timed after ours rather than call for call in turn with it: compare with care on a busy
+    machine. {'error': ...} when the child fails, as the other inference columns report."""
+    cmd, env = torch_command(torch_python, name, size, batch_size, repeats, extra, openstl, evaluate=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    result = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not result:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail[:300]}"}
+    return json.loads(result[-1][len("RESULT "):])
 
 
 def user_environment():
@@ -545,12 +588,27 @@ def _fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
+def torch_eval_cell(inf):
+    """The PyTorch eager eval cell: its ms per sequence (GRAPH eval's over it; its peak RSS)."""
+    entry = inf.get("torch")
+    if not entry:
+        return "-"
+    if "error" in entry or entry.get("ms_per_sequence") is None:
+        return "n/a"
+    value = entry["ms_per_sequence"]
+    text = format(value, ".1f" if value < 10 else ".0f")
+    graph = (inf.get("graph") or {}).get("ms_per_sequence")
+    ratio = f"{graph / value:.2f}x; " if graph is not None and value > 0 else ""
+    return f"{text} ({ratio}{_fmt(entry.get('peak_rss_gib'), '.1f')} GiB)"
+
+
 def markdown(report):
     peak = report["numpy_matmul_gflops"]
     lines = [] if not report["rows"] else ["| model | size | hidden | params | batch | train GFLOP / step | train ms/step | samples/s | "
              "GFLOP/s (% of matmul peak) | compile s | eval ms/seq GRAPH | MINDIR | ONNX RT (spinning) | C++ ONNX RT | "
+             "PyTorch eager eval ms/seq (GRAPH / PT; RSS) | "
              "pipeline / training samples/s | PyTorch eager ms/step (MS / PT) | peak RSS GiB train / infer |",
-             "|" + "---|" * 17]
+             "|" + "---|" * 18]
     for r in report["rows"]:
         inf = r.get("inference", {})
 
@@ -575,7 +633,7 @@ def markdown(report):
             f"{r['train_gflop_per_step']:.1f} | {r['train_ms_per_step']:.0f} | {r['train_samples_per_s']:.2f} | "
             f"{r['train_gflop_per_s']:.1f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | {r['compile_s']:.0f} | "
             f"{latency('graph')} | {latency('mindir')} | {latency('onnx')} | {latency('cpp')} | "
-            f"{_fmt(pipe, '.0f')}x | {torch_cell} | "
+            f"{torch_eval_cell(inf)} | {_fmt(pipe, '.0f')}x | {torch_cell} | "
             f"{r['train_peak_rss_gib']:.1f} / {_fmt(inf.get('infer_peak_rss_gib'), '.1f')} |")
     onednn = report.get("onednn_sgemm_gflops")
     lines.append(f"\n{report['date']}, {report['machine']} ({report['cpus']} CPUs, up to "
@@ -588,11 +646,14 @@ def markdown(report):
                  f" ({report.get('numpy_matmul_gflops_as_configured') or 0:.0f}) and in a child without the project's "
                  f"settings ({report.get('numpy_matmul_gflops_user_env') or 0:.0f})).")
     torch_rows = [r["torch"] for r in report.get("rows", []) if isinstance(r.get("torch"), dict)]
+    evals = [(r.get("inference") or {}).get("torch") for r in report.get("rows", [])]
+    torch_rows += [t for t in evals if isinstance(t, dict) and "error" not in t]
     if torch_rows:
         t = torch_rows[0]
         lines.append(f"PyTorch {t.get('torch', '?')}: {t.get('threads', '?')} threads, CPU kernels "
                      f"{t.get('cpu_capability', '?')}, oneDNN cap {t.get('onednn_max_cpu_isa') or 'none'} "
-                     f"(its own defaults; only OMP_WAIT_POLICY=PASSIVE, for the lock-step protocol).")
+                     f"(its own defaults; in training only OMP_WAIT_POLICY=PASSIVE, for the lock-step protocol); "
+                     f"its eval is no_grad at its defaults in a process of its own, timed after ours.")
     for size, pipe in report.get("pipelines", {}).items():
         lines.append(f"MindRecord pipeline ({size}): {pipe['samples_per_s']:.0f} samples/s.")
     if report.get("rss"):
@@ -679,6 +740,7 @@ def main(argv):
     parts = args.pop("parts", "train,infer,pipeline").split(",")
     formats = args.pop("formats", "mindir,onnx,cpp").split(",")
     torch_python = args.pop("torch", "")
+    openstl = args.pop("openstl", "")
     rss_steps = [int(v) for v in args.pop("rss_steps", "").split(",") if v]
     one = args.pop("one", "")
     serve = args.pop("serve", "0") in ("1", "true")
@@ -712,6 +774,12 @@ def main(argv):
     if torch_python == "auto":
         import importlib.util
         torch_python = sys.executable if importlib.util.find_spec("torch") else ""
+    paired_models, unpaired_note = torch_pairing(names, torch_python, openstl)
+    if unpaired_note:
+        print(unpaired_note, flush=True)
+    if openstl and any(n in OPENSTL_MODELS for n in paired_models) \
+            and not os.path.isdir(os.path.join(openstl, "openstl", "models")):
+        raise UserError(f"--openstl={openstl}: not a checkout of chengtan9907/OpenSTL (no openstl/models/)")
     import mindspore
     peak, peak_here, peak_clean, peak_onednn = matmul_ceiling()
     rows, rss_rows, pipelines = [], [], {}
@@ -726,17 +794,21 @@ def main(argv):
                 raise UserError(f"pipeline benchmark failed: {pipelines[size]['error']}")
         for name in names:
             if "train" in parts:
-                paired = bool(torch_python) and name in TORCH_MODELS
+                paired = name in paired_models
                 print(f"benchmarking {name} ({size}): train{' alternately with PyTorch eager' if paired else ''} ...",
                       flush=True)
                 if paired:
                     try:
                         row, row_torch = lockstep_train([f"--one={name}", "--part=train"] + common,
                                                         *torch_command(torch_python, name, size, batch_size, steps,
-                                                                       extra), steps)
+                                                                       extra, openstl), steps)
                     except RuntimeError as e:
                         raise UserError(f"benchmark of {name} ({size}) failed: {e}") from None
                     row["torch"] = row_torch
+                    if row_torch.get("parameters") not in (None, row.get("parameters")):
+                        # the two sides should be the same network: say so where they are not
+                        print(f"note: {name} ({size}): {row.get('parameters')} parameters here, "
+                              f"{row_torch['parameters']} in PyTorch", flush=True)
                 else:
                     row = run_child([f"--one={name}", "--part=train"] + common)
                 if "error" in row:
@@ -744,6 +816,10 @@ def main(argv):
                 if "infer" in parts:
                     print(f"benchmarking {name} ({size}): inference ...", flush=True)
                     row["inference"] = run_child([f"--one={name}", "--part=infer"] + common)
+                    if paired:
+                        print(f"benchmarking {name} ({size}): inference in PyTorch eager ...", flush=True)
+                        row["inference"]["torch"] = measure_torch_eval(torch_python, name, size, batch_size, repeats,
+                                                                       extra, openstl)
                 if size in pipelines:
                     row["pipeline_ratio"] = pipelines[size]["samples_per_s"] / row["train_samples_per_s"]
                 rows.append(row)

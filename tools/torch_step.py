@@ -3,21 +3,32 @@ for benchmark.py's side-by-side column. Same maths, widths, kernel sizes, frame 
 scheduled-sampling input as nets/*.py; Adam; MSE over the T-1 generated frames (SimVP / TAU:
 over the predicted frames, TAU plus its differential divergence term).
 
+MIM, MAU and PhyDNet are not re-written: the step runs OpenSTL's own MIM_Model, MAU_Model and
+PhyDNet_Model (which nets/mim.py, mau.py and phydnet.py follow), loaded from a checkout of
+chengtan9907/OpenSTL given as --openstl=PATH (tools/openstl_import.py), with their own
+forward and loss; see openstl_model() for the configs and the few changes that keep the work
+per step equal to ours.
+
 Needs torch (never needed by the tests), e.g. the throwaway venv of tools/make_torch_fixtures.py:
     /tmp/torchvenv/bin/python tools/torch_step.py --model=predrnn_pp --num_hidden=128,64,64,64 \
         --filter_size=5 --patch_size=4 --img_width=64 --seq_length=20 --input_length=10 \
         --batch_size=2 --layer_norm=1 --steps=3
-Prints one line 'RESULT {json}' with the median step time after a warm-up step.
+    /tmp/torchvenv/bin/python tools/torch_step.py --model=mau --openstl=/tmp/OpenSTL --num_hidden=64,64,64,64 \
+        --patch_size=1 --sr_size=4 --mau_tau=5 --batch_size=2 --eval
+Prints one line 'RESULT {json}' with the median step time after a warm-up step (with --eval:
+the median call and that over the batch, ms_per_sequence) and the model's parameter count.
 --serve: after the warm-up step print 'READY', then run one timed step per 'step' line read
 from stdin (answering 'TIME <s>') until any other line: benchmark.py alternates these steps
 with MindSpore's so that both frameworks are timed under the same machine load.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
 import sys
 import time
+import types
 
 import numpy as np
 import torch
@@ -256,9 +267,150 @@ def differential_divergence(pred, true, tau=0.1, eps=1e-12):
     return (p * torch.log(p / (q + eps) + eps)).mean()
 
 
-def main():
+# ---------------------------------------------------------------- MIM / MAU / PhyDNet (OpenSTL's own)
+OPENSTL_MODELS = {  # model -> (OpenSTL module files, model file, class)
+    "mim": (("predrnn_modules", "mim_modules"), "mim_model", "MIM_Model"),
+    "mau": (("mau_modules",), "mau_model", "MAU_Model"),
+    "phydnet": (("phydnet_modules",), "phydnet_model", "PhyDNet_Model"),
+}
+
+
+def openstl_class(a):
+    """OpenSTL's model class for a.model from the checkout a.openstl, or exit with one line."""
+    if not a.openstl:
+        sys.exit(f"torch_step.py: --model={a.model} runs OpenSTL's own model class: "
+                 f"give --openstl=PATH (a checkout of chengtan9907/OpenSTL)")
+    modules, model_file, class_name = OPENSTL_MODELS[a.model]
+    if not os.path.isfile(os.path.join(a.openstl, "openstl", "models", f"{model_file}.py")):
+        sys.exit(f"torch_step.py: --openstl={a.openstl} is not a checkout of chengtan9907/OpenSTL "
+                 f"(no openstl/models/{model_file}.py)")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from openstl_import import load_openstl_model
+    return load_openstl_model(a.openstl, modules, model_file, class_name)
+
+
+def phydnet_without_partial_decodes(encoder):
+    """OpenSTL's PhyD_EncoderRNN.forward also decodes each branch on its own (out_phys,
+    out_conv: two more decoder_D passes per frame, for pictures; no loss reads them, so they
+    cost forward time only: ~7% of an inference step, ~2% of a training step at the Moving
+    MNIST config). Ours computes the sum's decode alone; so does this forward, otherwise
+    OpenSTL's lines, on OpenSTL's modules."""
+    def forward(x, first_timestep=False, decoding=False):
+        x = encoder.encoder_E(x)
+        input_phys = None if decoding else encoder.encoder_Ep(x)
+        input_conv = encoder.encoder_Er(x)
+        hidden1, output1 = encoder.phycell(input_phys, first_timestep)
+        _, output2 = encoder.convcell(input_conv, first_timestep)
+        concat = encoder.decoder_Dp(output1[-1]) + encoder.decoder_Dr(output2[-1])
+        output_image = torch.sigmoid(encoder.decoder_D(concat))
+        return None, hidden1, output_image, None, None
+    encoder.forward = forward
+
+
+def openstl_model(a, frame_c, rows, cols):
+    """(OpenSTL's net at our config, forward(training) -> training loss or predictions).
+
+    Input and regime as our train step in benchmark.py: MIM and MAU read patch-reshaped
+    frames [B, T, H/p, W/p, p*p*C] and a scheduled-sampling mask_true [B, T_out - 1, H/p, W/p,
+    p*p*C] (OpenSTL's layout; the input frames are always true), loss MSE over the T - 1
+    generated frames; PhyDNet reads whole frames [B, T, C, H, W], loss the sum of its per-step
+    MSEs and the K2M moment constraint (OpenSTL's PhyDNet_Model.forward; our trainer averages
+    the steps: the same work). Regime: benchmark.py's steps draw data_provider.sampling's
+    train_mask for steps 0..N, where the probability of the true frame is still ~1 (1 - 2e-5
+    * step for MIM / MAU, 1 - 4.8e-6 * step for PhyDNet at their Moving MNIST configs): an
+    all-ones mask_true here, and PhyDNet's teacher forcing on (ratio 1, OpenSTL's training
+    regime of epoch 0). Either way the work barely differs: MIM and MAU blend true and
+    generated frames whatever the mask (as ours does); PhyDNet's teacher forcing only skips the
+    input gradient of its first convolution (1 channel). Evaluation: an all-zero mask_true
+    (the input frames, then its own predictions) and PhyDNet_Model.inference. OpenSTL's MIM
+    blocks carry their MIMS cell state from one call to the next where ours starts it at zero
+    (nets/mim.py): different values, the same work."""
+    model = openstl_class(a)
+    t_out = a.seq_length - a.input_length
+    height = a.img_height or a.img_width
+    common = dict(in_shape=(a.input_length, a.img_channel, height, a.img_width), patch_size=a.patch_size,
+                  pre_seq_length=a.input_length, aft_seq_length=t_out, total_length=a.seq_length)
+    hidden = [int(v) for v in a.num_hidden.split(",")]
+    rng = np.random.default_rng(0)
+    if a.model == "phydnet":
+        with contextlib.redirect_stdout(sys.stderr):  # its ConvLSTM prints its layers: not on the protocol's stdout
+            net = model(types.SimpleNamespace(device="cpu", **common))
+        phydnet_without_partial_decodes(net.encoder)
+        frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, a.img_channel, height, a.img_width))
+                                  .astype(np.float32))
+        x, y = frames[:, :a.input_length], frames[:, a.input_length:]
+        constraints = torch.zeros((49, 7, 7))  # OpenSTL's PhyDNet method: filter i * 7 + j has moment (i, j) alone
+        for n in range(49):
+            constraints[n, n // 7, n % 7] = 1.0
+
+        def forward(training):
+            if training:
+                return net(x, y, constraints, teacher_forcing_ratio=1.0)
+            return net.inference(x, y, constraints, return_loss=False)[0]
+        return net, forward
+    # stride 1 as ours (engine/config.py allows no other)
+    configs = types.SimpleNamespace(filter_size=a.filter_size, stride=1, **common)
+    if a.model == "mim":
+        configs.layer_norm, configs.reverse_scheduled_sampling = bool(a.layer_norm), 0
+    else:
+        configs.sr_size, configs.tau, configs.cell_mode, configs.model_mode = a.sr_size, a.mau_tau, a.cell_mode, \
+            a.model_mode
+    net = model(len(hidden), hidden, configs)
+    # Convolutions OpenSTL builds but never calls (ours build none of them): left out, they
+    # would only add parameters that get no gradient (and break the parameter-count check)
+    if a.model == "mau":
+        del net.merge, net.conv_last_sr
+    else:
+        for mimn in net.stlstm_layer_diff:  # MIMN.forward has no use for its conv_last
+            del mimn.conv_last
+    frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, rows, cols, frame_c)).astype(np.float32))
+    masks = {training: torch.full((a.batch_size, max(t_out - 1, 0), rows, cols, frame_c), float(training))
+             for training in (True, False)}
+
+    def forward(training):
+        out, loss = net(frames, masks[training], return_loss=training)
+        return loss if training else out
+    return net, forward
+
+
+def our_model(a, frame_c, rows, cols):
+    """(our maths re-written above, forward(training) -> training loss or predictions)."""
+    if a.model in ("simvp", "tau"):  # gSTA or TAU translator (the IncepU variant is not timed here)
+        net = SimVPNet(a.input_length, a.seq_length - a.input_length, frame_c, a.hid_S, a.hid_T, a.N_S, a.N_T,
+                       a.mlp_ratio, a.model == "tau")
+    else:
+        net = Net(a.model, [int(v) for v in a.num_hidden.split(",")], frame_c, a.filter_size, bool(a.layer_norm))
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, frame_c, rows, cols)).astype(np.float32))
+    mask = torch.zeros(a.batch_size, a.seq_length - 1)
+    mask[:, :a.input_length] = 1.0
+
+    def forward(training):
+        out = net(frames, mask)
+        if not training:
+            return out
+        truth = frames[:, frames.shape[1] - out.shape[1]:]
+        loss = F.mse_loss(out, truth)
+        if a.model == "tau":
+            loss = loss + a.alpha * differential_divergence(out, truth)
+        return loss
+    return net, forward
+
+
+def build(a):
+    """(net, forward(training)) for a.model at the configuration in a."""
+    frame_c = a.patch_size ** 2 * a.img_channel
+    rows, cols = (a.img_height or a.img_width) // a.patch_size, a.img_width // a.patch_size
+    if a.model in OPENSTL_MODELS:
+        return openstl_model(a, frame_c, rows, cols)
+    return our_model(a, frame_c, rows, cols)
+
+
+def parse_args(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("--model", required=True, choices=["convlstm", "predrnn", "predrnn_pp", "simvp", "tau"])
+    p.add_argument("--model", required=True, choices=["convlstm", "predrnn", "predrnn_pp", "simvp", "tau",
+                                                      *OPENSTL_MODELS])
+    p.add_argument("--openstl", default="", help="a checkout of chengtan9907/OpenSTL (mim, mau, phydnet only)")
     p.add_argument("--num_hidden", default="64")
     p.add_argument("--hid_S", type=int, default=64)
     p.add_argument("--hid_T", type=int, default=512)
@@ -266,6 +418,10 @@ def main():
     p.add_argument("--N_T", type=int, default=8)
     p.add_argument("--mlp_ratio", type=float, default=8.0)
     p.add_argument("--alpha", type=float, default=0.1)
+    p.add_argument("--mau_tau", type=int, default=5, help="MAU: past states each cell attends over")
+    p.add_argument("--sr_size", type=int, default=4, help="MAU: the encoder's downsampling factor")
+    p.add_argument("--cell_mode", default="normal", choices=["normal", "residual"], help="MAU")
+    p.add_argument("--model_mode", default="normal", choices=["normal", "recall"], help="MAU")
     p.add_argument("--filter_size", type=int, default=5)
     p.add_argument("--patch_size", type=int, default=4)
     p.add_argument("--img_width", type=int, default=64)
@@ -280,35 +436,24 @@ def main():
     p.add_argument("--serve", action="store_true")
     p.add_argument("--eval", action="store_true",
                    help="time inference instead (no_grad, eval mode, the input frames then its own predictions)")
-    a = p.parse_args()
+    return p.parse_args(argv)
+
+
+def main():
+    a = parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    hidden = [int(v) for v in a.num_hidden.split(",")]
-    frame_c = a.patch_size ** 2 * a.img_channel
-    rows, cols = (a.img_height or a.img_width) // a.patch_size, a.img_width // a.patch_size
-    if a.model in ("simvp", "tau"):  # gSTA or TAU translator (the IncepU variant is not timed here)
-        net = SimVPNet(a.input_length, a.seq_length - a.input_length, frame_c, a.hid_S, a.hid_T, a.N_S, a.N_T,
-                       a.mlp_ratio, a.model == "tau")
-    else:
-        net = Net(a.model, hidden, frame_c, a.filter_size, bool(a.layer_norm))
+    net, forward = build(a)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
-    rng = np.random.default_rng(0)
-    frames = torch.from_numpy(rng.random((a.batch_size, a.seq_length, frame_c, rows, cols)).astype(np.float32))
-    mask = torch.zeros(a.batch_size, a.seq_length - 1)
-    mask[:, :a.input_length] = 1.0
 
     def step():
         if a.eval:
             net.eval()
             with torch.no_grad():
-                return float(net(frames, mask).mean())
+                return float(forward(False).mean())
         opt.zero_grad(set_to_none=True)
-        out = net(frames, mask)
-        truth = frames[:, frames.shape[1] - out.shape[1]:]
-        loss = F.mse_loss(out, truth)
-        if a.model == "tau":
-            loss = loss + a.alpha * differential_divergence(out, truth)
+        loss = forward(True)
         loss.backward()
         opt.step()
         return float(loss.detach())
@@ -331,10 +476,17 @@ def main():
     else:
         for _ in range(a.steps):
             timed_step()
+    median_ms = 1000 * float(np.median(times)) if times else None
+    if a.eval:
+        per_sequence = None if median_ms is None else median_ms / a.batch_size
+        timing = {"eval_ms_per_call": median_ms, "ms_per_sequence": per_sequence, "call_ms": [1000 * v for v in times]}
+    else:
+        timing = {"train_ms_per_step": median_ms, "step_ms": [1000 * v for v in times]}
     print("RESULT " + json.dumps({
         "torch": torch.__version__, "threads": torch.get_num_threads(), "first_step_s": first,
         "cpu_capability": _cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
-        "train_ms_per_step": 1000 * float(np.median(times)), "step_ms": [1000 * v for v in times],
+        "mode": "eval" if a.eval else "train", "batch_size": a.batch_size,
+        "parameters": sum(p.numel() for p in net.parameters()), **timing,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}), flush=True)
 
 
