@@ -32,14 +32,18 @@ class MAUCell(nn.Cell):
         self.conv_t_next = gate_conv(in_channels, num_hidden, *args, has_bias=True)
         self.conv_s = gate_conv(num_hidden, 3 * num_hidden, *args, has_bias=True)
         self.conv_s_next = gate_conv(num_hidden, num_hidden, *args, has_bias=True)
+        self.matmul, self.matmul_ta = ops.BatchMatMul(), ops.BatchMatMul(transpose_a=True)
 
     def construct(self, t_state, s_state, t_att, s_att):
-        """t_att, s_att: [tau, B, C, H, W], the oldest first."""
+        """t_att, s_att: [B, tau, C, H, W], the oldest first."""
         s_next = self.conv_s_next(s_state)
         t_next = self.conv_t_next(t_state)
-        scores = ops.sum(s_att * ops.expand_dims(s_next, 0), dim=(2, 3, 4)) * self.scale  # [tau, B]
-        weights = ops.softmax(scores, axis=0)
-        t_trend = ops.sum(t_att * ops.reshape(weights, weights.shape + (1, 1, 1)), dim=0)
+        # The scores and the weighted sum as batched matrix products over d = C*H*W (one
+        # kernel each way, where broadcast Mul + ReduceSum cost 4 ops and their gradients)
+        b = s_next.shape[0]
+        scores = self.matmul(ops.reshape(s_att, (b, self.tau, -1)), ops.reshape(s_next, (b, -1, 1)))  # [B, tau, 1]
+        weights = ops.softmax(scores * self.scale, axis=1)
+        t_trend = ops.reshape(self.matmul_ta(weights, ops.reshape(t_att, (b, self.tau, -1))), t_state.shape)
         gate = ops.sigmoid(t_next)
         t_fusion = t_state * gate + (1.0 - gate) * t_trend
         t_g, t_t, t_s = ops.split(self.conv_t(t_fusion), self.num_hidden, axis=1)

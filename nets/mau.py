@@ -69,7 +69,7 @@ class MAU(RecurrentPredictor):
         s = x
         new_t, new_t_hist, new_s_hist = (), (), ()
         for i in range(self.num_layers):
-            t_att, s_att = ops.stack(t_hist[i], axis=0), ops.stack(s_hist[i], axis=0)
+            t_att, s_att = ops.stack(t_hist[i], axis=1), ops.stack(s_hist[i], axis=1)
             s_in = s
             t_i, s = self.cell_list[i](t_states[i], s, t_att, s_att)
             new_t = new_t + (t_i,)

@@ -26,7 +26,8 @@ def test_mau_cell_matches_numpy(ms_context, cell_mode):
     p = randomize(cell, ms, rng)
     t, s = (rng.normal(0, 0.5, (b, c, size, size)).astype(np.float32) for _ in range(2))
     t_att, s_att = (rng.normal(0, 0.5, (tau, b, c, size, size)).astype(np.float32) for _ in range(2))
-    got = [a.asnumpy() for a in cell(*(ms.Tensor(a) for a in (t, s, t_att, s_att)))]
+    # the cell takes the history batch-first: [B, tau, C, H, W]
+    got = [a.asnumpy() for a in cell(*(ms.Tensor(a) for a in (t, s, t_att.swapaxes(0, 1), s_att.swapaxes(0, 1))))]
 
     def block(name, x):
         y = conv2d(x, p[f"{name}.0.weight"], p[f"{name}.0.bias"], padding=1)
