@@ -50,4 +50,10 @@ def model_class(name):
 
 
 def build_model(cfg):
-    return model_class(cfg.model_name).from_config(cfg)
+    cls = model_class(cfg.model_name)
+    try:
+        return cls.from_config(cfg)
+    except ValueError as e:
+        # the constructors check their arguments (widths, sizes, modes) with ValueError: from a
+        # config those are the user's settings, so one line naming the model, not a traceback
+        raise UserError(f"model_name={cfg.model_name}: {e}") from None

@@ -65,6 +65,13 @@ def test_needs_equal_widths():
     from nets.mim import MIM
     with pytest.raises(ValueError, match="one width"):
         MIM([8, 4], 5, 2, 4, 8, 8)
+    # from a config the same check is one line for the user (run_cli prints UserError)
+    from engine.errors import UserError
+    from nets.registry import build_model
+    with pytest.raises(UserError, match="model_name=mim: .*one width"):
+        build_model(load_config(["--model_name=mim", "--num_hidden=8,4", "--patch_size=4"]))
+    with pytest.raises(UserError, match="model_name=phydnet: .*patch_size must be 2 or 4"):
+        build_model(load_config(["--model_name=phydnet", "--patch_size=8"]))
 
 
 def manifest():
