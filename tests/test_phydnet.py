@@ -89,8 +89,7 @@ def test_teacher_forcing_per_batch():
 
 def test_training_steps_lower_the_loss(ms_context):
     """A few optimiser steps on Moving MNIST at 32x32 lower the loss (MSE + the moment term).
-    PhyDNet's fixed widths (64-channel PhyCell, ConvLSTM 128, 128, 64) make a full learning run
-    against the baselines too slow for the CPU test suite (~25 s per step at 64x64, batch 8)."""
+    The learning run against the baselines is tests/test_training.py's LEARNERS['phydnet']."""
     ms = ms_context
     from mindspore import nn
     from data_provider.digits import builtin_digits
