@@ -181,13 +181,14 @@ def _build(name):
     return library
 
 
-_ops = {}  # (source name, device target, enabled, cache dir) -> the op or None
+_ops = {}  # (op name, device target, enabled, cache dir) -> the op or None
 
 
-def _op(name, make):
+def _op(name, make, source=None):
+    """The op make(library) builds from layers/native/<source or name>.cc (one per name)."""
     key = (name, ms.get_context("device_target"), enabled(), cache_dir())
     if key not in _ops:
-        library = build(name) if key[1] == "CPU" and key[2] else None
+        library = build(source or name) if key[1] == "CPU" and key[2] else None
         op = None
         if library is not None:
             try:
@@ -226,6 +227,27 @@ def _make_gelu(library):
         return (grad(x, dout),)
 
     return ops.Custom(library + ":Gelu", out_shape=lambda x: x, out_dtype=lambda x: x, func_type="aot", bprop=bprop)
+
+
+def sigmoid_gate():
+    """The Custom op fg -> sigmoid(g) * f of layers/native/gelu.cc, fg [B, 2C, ...] holding f in
+    its first C channels and g in the last C (gSTA's attention gate), its backward wired in;
+    None when native kernels are off or cannot be built here."""
+    return _op("sigmoid_gate", _make_sigmoid_gate, source="gelu")
+
+
+def _make_sigmoid_gate(library):
+    grad = ops.Custom(library + ":SigmoidGateGrad", out_shape=lambda fg, dy: fg, out_dtype=lambda fg, dy: fg,
+                      func_type="aot")
+
+    def bprop(fg, out, dout):
+        return (grad(fg, dout),)
+
+    def half_channels(fg):
+        return [fg[0], fg[1] // 2] + list(fg[2:])
+
+    return ops.Custom(library + ":SigmoidGate", out_shape=half_channels, out_dtype=lambda fg: fg, func_type="aot",
+                      bprop=bprop)
 
 
 def _make_layer_norm(library):

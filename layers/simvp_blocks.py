@@ -229,9 +229,15 @@ class AttentionModule(nn.Cell):
         self.conv0 = conv2d(dim, dim, d_k, padding=d_p, groups=dim)
         self.conv_spatial = conv2d(dim, dim, dd_k, padding=dd_p, dilation=dilation, groups=dim)
         self.conv1 = conv2d(dim, 2 * dim, 1)
+        # on the CPU the gate is one native pass each way (layers/native/gelu.cc); exports
+        # (standard_operators switches native_on off) and other devices keep the ops
+        self.native_gate = native.sigmoid_gate()
+        self.native_on = True
 
     def construct(self, x):
         f_g = self.conv1(self.conv_spatial(self.conv0(x)))
+        if self.native_on and self.native_gate is not None and f_g.dtype == ms.float32:
+            return self.native_gate(f_g)
         return ops.sigmoid(f_g[:, self.dim:]) * f_g[:, :self.dim]
 
 

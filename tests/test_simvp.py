@@ -300,6 +300,39 @@ def test_native_gelu_is_the_exact_gelu_both_ways(ms_context):
     assert not any(isinstance(c, nn.GELU) for _, c in holder.cells_and_names())
 
 
+def test_native_sigmoid_gate_matches_numpy_both_ways(ms_context):
+    """gSTA's attention gate on the native kernel: y = sigmoid(g) * f from [B, 2C, H, W] and
+    both gradients against float64 numpy (g over [-30, 30]); under standard_operators the
+    module runs the op form, with the same values."""
+    ms = ms_context
+    from layers import native
+    from layers.conv import standard_operators
+    from layers.simvp_blocks import AttentionModule
+    from mindspore import nn
+    op = native.sigmoid_gate()
+    if op is None:
+        pytest.skip("no native kernels here (no C++ compiler, or STPL_NATIVE_OPS=0)")
+
+    class Gate(nn.Cell):
+        def construct(self, x):
+            return op(x)
+    gate = Gate()
+    rng = np.random.default_rng(5)
+    fg = rng.normal(0, 3, (2, 6, 5, 7)).astype(np.float32)
+    fg[:, 3:].flat[:4] = (-30.0, 30.0, 0.0, -0.0)
+    dy = rng.normal(0, 1, (2, 3, 5, 7)).astype(np.float32)
+    f, g = fg[:, :3].astype(np.float64), fg[:, 3:].astype(np.float64)
+    s = 1.0 / (1.0 + np.exp(-g))
+    np.testing.assert_allclose(gate(ms.Tensor(fg)).asnumpy(), s * f, rtol=1e-6, atol=1e-6)
+    grad = ms.grad(gate, grad_position=0, sens_param=True)(ms.Tensor(fg), ms.Tensor(dy)).asnumpy()
+    np.testing.assert_allclose(grad, np.concatenate([dy * s, dy * f * s * (1 - s)], axis=1), rtol=1e-5, atol=1e-6)
+    cell = AttentionModule(4, 21)
+    x = ms.Tensor(rng.normal(0, 1, (2, 4, 8, 8)).astype(np.float32))
+    native_out = cell(x).asnumpy()
+    with standard_operators(cell):
+        np.testing.assert_allclose(cell(x).asnumpy(), native_out, rtol=1e-5, atol=1e-6)
+
+
 def test_tau_block_matches_numpy(ms_context):
     """TAU's temporal attention: s * f * x with f the large-kernel convs and s the
     squeeze-and-excitation of x (no biases, hidden C / max(C // 16, 4)), inside the gSTA

@@ -1,6 +1,7 @@
 // The exact GELU, y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), forward and backward, as
 // MindSpore CPU "aot" Custom-op kernels (layers/native.py builds this file at first use;
-// layers/activations.py's GELU calls it on the CPU, SimVP's and TAU's attention and MLP).
+// layers/activations.py's GELU calls it on the CPU, SimVP's and TAU's attention and MLP),
+// and the sigmoid gate of SimVP's gSTA attention in the same way (SigmoidGate below).
 //
 // Why: MindSpore's CPU Erf is scalar (43-66 ms for 8.4 M values, SimVP's MLP), and its GELU
 // gradient another ~6 elementwise ops. Here both directions are one vectorised pass: erf from
@@ -88,6 +89,75 @@ extern "C" int GeluGrad(int nparam, void **params, int *ndims, int64_t **shapes,
     const float e = erf_abs(x[i], gauss);
     const float phi_cdf = 0.5f + 0.5f * std::copysign(e, x[i]);
     dx[i] = dy[i] * (phi_cdf + x[i] * gauss * 0.398942280f);  // phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+  }
+  return 0;
+}
+
+// The sigmoid gate of gSTA's attention on [B, 2C, ...]: y = sigmoid(g) * f, f the first C
+// channels and g the last C (one pass, where MindSpore ran two StridedSlices, Sigmoid and Mul
+// forward and four more ops backward). sigmoid(g) from e = exp(-|g|): 1 / (1 + e) for g >= 0,
+// e / (1 + e) below.
+//   SigmoidGate(fg) -> y [B, C, ...];  SigmoidGateGrad(fg, dy) -> dfg [B, 2C, ...]
+
+namespace {
+
+inline float sigmoid(float g) {
+  const float e = exp_nonpositive(-std::fabs(g));
+  return (g >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+
+// (B, C, plane) of fg [B, 2C, ...]; false when the channels are odd or fewer than 2 dims
+bool gate_dims(int ndims, const int64_t *shape, int64_t *batch, int64_t *channels, int64_t *plane) {
+  if (ndims < 2 || shape[1] % 2 != 0) return false;
+  *batch = shape[0];
+  *channels = shape[1] / 2;
+  *plane = count(ndims - 2, shape + 2);
+  return true;
+}
+
+}  // namespace
+
+extern "C" int SigmoidGate(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                           void *stream, void *extra) {
+  if (nparam != 2) return 1;
+  if (!all_float32(nparam, dtypes)) return 2;
+  int64_t batch, channels, plane;
+  if (!gate_dims(ndims[0], shapes[0], &batch, &channels, &plane)) return 3;
+  const float *fg = static_cast<const float *>(params[0]);
+  float *y = static_cast<float *>(params[1]);
+  const int64_t n = channels * plane;  // per sample: f is fg[0, n), g is fg[n, 2n)
+  for (int64_t b = 0; b < batch; ++b) {
+    const float *f = fg + 2 * n * b;
+    const float *g = f + n;
+    float *out = y + n * b;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = sigmoid(g[i]) * f[i];
+  }
+  return 0;
+}
+
+extern "C" int SigmoidGateGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                               void *stream, void *extra) {
+  if (nparam != 3) return 1;
+  if (!all_float32(nparam, dtypes)) return 2;
+  int64_t batch, channels, plane;
+  if (!gate_dims(ndims[0], shapes[0], &batch, &channels, &plane)) return 3;
+  const float *fg = static_cast<const float *>(params[0]);
+  const float *dy = static_cast<const float *>(params[1]);
+  float *dfg = static_cast<float *>(params[2]);
+  const int64_t n = channels * plane;
+  for (int64_t b = 0; b < batch; ++b) {
+    const float *f = fg + 2 * n * b;
+    const float *g = f + n;
+    const float *d = dy + n * b;
+    float *df = dfg + 2 * n * b;
+    float *dg = df + n;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float s = sigmoid(g[i]);
+      df[i] = d[i] * s;
+      dg[i] = d[i] * f[i] * s * (1.0f - s);
+    }
   }
   return 0;
 }
