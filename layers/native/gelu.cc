@@ -106,12 +106,12 @@ inline float sigmoid(float g) {
   return (g >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
-// (B, C, plane) of fg [B, 2C, ...]; false when the channels are odd or fewer than 2 dims
-bool gate_dims(int ndims, const int64_t *shape, int64_t *batch, int64_t *channels, int64_t *plane) {
+// B and n = C * (the rest) of fg [B, 2C, ...]: per sample f is fg[0, n), g is fg[n, 2n);
+// false when the channels are odd or there are fewer than 2 dims
+bool gate_dims(int ndims, const int64_t *shape, int64_t *batch, int64_t *n) {
   if (ndims < 2 || shape[1] % 2 != 0) return false;
   *batch = shape[0];
-  *channels = shape[1] / 2;
-  *plane = count(ndims - 2, shape + 2);
+  *n = shape[1] / 2 * count(ndims - 2, shape + 2);
   return true;
 }
 
@@ -121,11 +121,10 @@ extern "C" int SigmoidGate(int nparam, void **params, int *ndims, int64_t **shap
                            void *stream, void *extra) {
   if (nparam != 2) return 1;
   if (!all_float32(nparam, dtypes)) return 2;
-  int64_t batch, channels, plane;
-  if (!gate_dims(ndims[0], shapes[0], &batch, &channels, &plane)) return 3;
+  int64_t batch, n;
+  if (!gate_dims(ndims[0], shapes[0], &batch, &n)) return 3;
   const float *fg = static_cast<const float *>(params[0]);
   float *y = static_cast<float *>(params[1]);
-  const int64_t n = channels * plane;  // per sample: f is fg[0, n), g is fg[n, 2n)
   for (int64_t b = 0; b < batch; ++b) {
     const float *f = fg + 2 * n * b;
     const float *g = f + n;
@@ -140,12 +139,11 @@ extern "C" int SigmoidGateGrad(int nparam, void **params, int *ndims, int64_t **
                                void *stream, void *extra) {
   if (nparam != 3) return 1;
   if (!all_float32(nparam, dtypes)) return 2;
-  int64_t batch, channels, plane;
-  if (!gate_dims(ndims[0], shapes[0], &batch, &channels, &plane)) return 3;
+  int64_t batch, n;
+  if (!gate_dims(ndims[0], shapes[0], &batch, &n)) return 3;
   const float *fg = static_cast<const float *>(params[0]);
   const float *dy = static_cast<const float *>(params[1]);
   float *dfg = static_cast<float *>(params[2]);
-  const int64_t n = channels * plane;
   for (int64_t b = 0; b < batch; ++b) {
     const float *f = fg + 2 * n * b;
     const float *g = f + n;
